@@ -1,0 +1,79 @@
+//! Spin glue shared by the component shells.
+//!
+//! The logic lives in Spin-free crates under `crates/`; this crate only adapts it to
+//! spin-sdk: JSON error bodies, reading variables, the webhook route (handshake + signature)
+//! and the `chatbot:nlu` import that channel components are composed with.
+
+use spin_sdk::http::{Method, Request, Response};
+use webhook::{SIGNATURE_HEADER, SignatureChecker, verify_subscription};
+
+/// Bindings for the `chatbot:nlu/analyzer` import, satisfied by the `nlu` component
+/// through `[component.<name>.dependencies]`.
+pub mod nlu {
+    wit_bindgen::generate!({
+        world: "channel",
+        path: "../../wit",
+    });
+    pub use chatbot::nlu::analyzer::*;
+}
+
+/// A JSON response: `{"error": message}` with the given status.
+pub fn json_error(status: u16, message: &str) -> Response {
+    json(status, &serde_json::json!({ "error": message }))
+}
+
+/// A JSON response with the given status and body.
+pub fn json(status: u16, body: &serde_json::Value) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .build()
+}
+
+/// The answer of a route whose capability has not been built yet.
+pub fn not_implemented(what: &str) -> Response {
+    json_error(501, &format!("{what} is not implemented yet"))
+}
+
+/// Reads a Spin variable, turning a missing one into a 500 with a clear message (the
+/// manifest declares every variable, so this only happens on a broken deployment).
+pub fn variable(name: &str) -> Result<String, Response> {
+    spin_sdk::variables::get(name).map_err(|e| {
+        eprintln!("variable {name} unavailable: {e}");
+        json_error(500, &format!("server misconfigured: variable {name} unavailable"))
+    })
+}
+
+/// Serves a Meta webhook route: the GET handshake, and signed POSTs whose verified raw
+/// body is handed to `on_event`. Everything else is refused before `on_event` runs.
+pub fn meta_webhook(req: &Request, on_event: impl FnOnce(&[u8]) -> Response) -> Response {
+    match req.method() {
+        Method::Get => {
+            let token = match variable("meta_verify_token") {
+                Ok(t) => t,
+                Err(resp) => return resp,
+            };
+            match verify_subscription(req.query(), &token) {
+                Ok(challenge) => Response::builder()
+                    .status(200)
+                    .header("content-type", "text/plain")
+                    .body(challenge)
+                    .build(),
+                Err(e) => json_error(403, &e.to_string()),
+            }
+        }
+        Method::Post => {
+            let secret = match variable("meta_app_secret") {
+                Ok(s) => s,
+                Err(resp) => return resp,
+            };
+            let header = req.header(SIGNATURE_HEADER).and_then(|v| v.as_str());
+            match SignatureChecker::new(secret.as_bytes()).verify(header, req.body()) {
+                Ok(()) => on_event(req.body()),
+                Err(e) => json_error(403, &e.to_string()),
+            }
+        }
+        _ => json_error(405, "method not allowed: use GET for verification or POST for events"),
+    }
+}

@@ -1,0 +1,107 @@
+//! `host`: a local runner for this project's Spin application.
+//!
+//! Real Spin cannot be installed from a package registry, so this small host reads the same
+//! `spin.toml` and serves it with wasmtime: a fresh component instance per request (pooling
+//! allocator, copy-on-write memory images, `InstancePre`), wasi:http in and out (outbound
+//! limited to `allowed_outbound_hosts`), the Spin variables / SQLite / key-value interfaces
+//! backed by SQLite files under `.spin/`, `SPIN_VARIABLE_*` overrides, and component
+//! dependencies composed the way Spin composes them. It offers nothing real Spin lacks, so
+//! the same app runs unchanged under `spin up`.
+//!
+//! ```text
+//! host up [--build] [--listen 127.0.0.1:3000] [-f spin.toml]
+//! host build [-f spin.toml]
+//! ```
+
+mod app;
+mod compose;
+mod manifest;
+mod outbound;
+mod router;
+mod server;
+mod spin;
+mod state;
+mod variables;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "host", about = "Serve a Spin application locally with wasmtime", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the application (like `spin up`).
+    Up {
+        /// The application manifest.
+        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+        from: PathBuf,
+        /// Address to listen on (port 0 picks a free port; the address is printed).
+        #[arg(long, default_value = "127.0.0.1:3000")]
+        listen: String,
+        /// Run each component's build command first (like `spin up --build`).
+        #[arg(long)]
+        build: bool,
+        /// Directory for SQLite files and the compiled-component cache
+        /// [default: .spin beside the manifest].
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+        /// Largest accepted request body in bytes; larger gets 413.
+        #[arg(long, default_value_t = 1024 * 1024)]
+        max_body_bytes: usize,
+        /// Longest a component may run for one request, in milliseconds; longer gets 500.
+        #[arg(long, default_value_t = 30_000)]
+        timeout_ms: u64,
+    },
+    /// Run each component's build command (like `spin build`).
+    Build {
+        /// The application manifest.
+        #[arg(short = 'f', long = "from", default_value = "spin.toml")]
+        from: PathBuf,
+    },
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Build { from } => app::build(&from),
+        Command::Up { from, listen, build, state_dir, max_body_bytes, timeout_ms } => {
+            if build {
+                app::build(&from)?;
+            }
+            let settings = app::Settings { manifest: from, state_dir };
+            let engine = app::engine()?;
+            let app = app::App::load(engine, &settings, |name| std::env::var(name).ok())?;
+            let limits = server::Limits {
+                max_body_bytes,
+                timeout: Duration::from_millis(timeout_ms),
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(&listen)
+                    .await
+                    .with_context(|| format!("cannot listen on {listen}"))?;
+                let addr = listener.local_addr()?;
+                // Tests read this line to learn the port.
+                println!("Serving http://{addr}");
+                println!("Available routes:");
+                for (route, index) in app.router.routes() {
+                    println!("  {}: http://{addr}{route}", app.components[*index].config.id);
+                }
+                server::serve(app, listener, limits).await
+            })
+        }
+    }
+}
