@@ -53,7 +53,9 @@ pub fn engine() -> Result<Engine> {
         .epoch_interruption(true)
         .memory_init_cow(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Engine::new(&config).map_err(anyhow::Error::from).context("cannot create the wasmtime engine")
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("cannot create the wasmtime engine")
 }
 
 impl App {
@@ -64,7 +66,11 @@ impl App {
     ///
     /// An invalid manifest, a missing required variable, a missing or invalid component, a
     /// dependency that does not fit, or an import the host cannot provide.
-    pub fn load(engine: Engine, settings: &Settings, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+    pub fn load(
+        engine: Engine,
+        settings: &Settings,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self> {
         let manifest = Manifest::load(&settings.manifest)?;
         let variables = AppVariables::resolve(&manifest, env)?;
         let state_dir = settings
@@ -86,8 +92,16 @@ impl App {
             let index = match ids.iter().position(|id| *id == trigger.component) {
                 Some(index) => index,
                 None => {
-                    let served = load_component(&engine, &linker, &cache, &manifest, &variables, &state, &trigger.component)
-                        .with_context(|| format!("component `{}`", trigger.component))?;
+                    let served = load_component(
+                        &engine,
+                        &linker,
+                        &cache,
+                        &manifest,
+                        &variables,
+                        &state,
+                        &trigger.component,
+                    )
+                    .with_context(|| format!("component `{}`", trigger.component))?;
                     components.push(served);
                     ids.push(&trigger.component);
                     components.len() - 1
@@ -95,7 +109,11 @@ impl App {
             };
             router.add(&trigger.route, index)?;
         }
-        Ok(Self { engine, router, components })
+        Ok(Self {
+            engine,
+            router,
+            components,
+        })
     }
 }
 
@@ -128,7 +146,7 @@ fn load_component(
             .collect::<Result<Vec<_>>>()?;
         compose(id, bytes, dependencies)?
     };
-    let component = cache.load(engine, &bytes)?;
+    let component = cache.load(engine, id, &bytes)?;
 
     let allowed: Vec<String> = decl
         .allowed_outbound_hosts
@@ -145,14 +163,14 @@ fn load_component(
         state: state.clone(),
     });
 
-    // Interfaces real Spin offers but this host does not (Redis, Postgres, LLM, ...) trap
-    // when called instead of failing the whole app at start-up.
-    let mut linker = linker.clone();
-    linker.define_unknown_imports_as_traps(&component)?;
+    // An import this host does not provide (Redis, Postgres, LLM, ...) fails here, at
+    // start-up, with the interface's name.
     let pre = linker
         .instantiate_pre(&component)
         .map_err(anyhow::Error::from)
-        .context("cannot link the component's imports")?;
+        .context(
+            "cannot link the component's imports (an interface the local host does not provide?)",
+        )?;
     let pre = ProxyPre::new(pre)
         .map_err(anyhow::Error::from)
         .context("the component does not export wasi:http/incoming-handler")?;
@@ -181,10 +199,13 @@ impl ComponentCache {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
         let engine_hash = format!("{:016x}", std::hash::Hasher::finish(&hasher));
-        Ok(Self { dir: dir.to_path_buf(), engine_hash })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            engine_hash,
+        })
     }
 
-    fn load(&self, engine: &Engine, bytes: &[u8]) -> Result<Component> {
+    fn load(&self, engine: &Engine, id: &str, bytes: &[u8]) -> Result<Component> {
         let key = hex::encode(Sha256::digest(bytes));
         let path = self.dir.join(format!("{key}-{}.cwasm", self.engine_hash));
         if path.exists() {
@@ -193,17 +214,19 @@ impl ComponentCache {
             // foreign file is rejected by wasmtime's header checks and recompiled below.
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(component) => {
-                    tracing::debug!(path = %path.display(), "compiled component loaded from cache");
+                    tracing::info!(component = %id, "compiled component loaded from cache");
                     return Ok(component);
                 }
-                Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {e}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "ignoring unusable cache entry: {e}")
+                }
             }
         }
         let started = std::time::Instant::now();
         let component = Component::new(engine, bytes)
             .map_err(anyhow::Error::from)
             .context("cannot compile the component")?;
-        tracing::info!(ms = started.elapsed().as_millis() as u64, "component compiled");
+        tracing::info!(component = %id, ms = started.elapsed().as_millis() as u64, "component compiled");
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let serialized = component.serialize()?;
         std::fs::write(&tmp, serialized)

@@ -24,7 +24,11 @@ pub struct Dependency {
 ///
 /// A dependency name that matches no import, two dependencies for one import, a dependency
 /// lacking the export, or types that do not fit.
-pub fn compose(component_id: &str, component: Vec<u8>, dependencies: Vec<Dependency>) -> Result<Vec<u8>> {
+pub fn compose(
+    component_id: &str,
+    component: Vec<u8>,
+    dependencies: Vec<Dependency>,
+) -> Result<Vec<u8>> {
     let mut graph = CompositionGraph::new();
     let main = Package::from_bytes("app:main", None, component, graph.types_mut())
         .with_context(|| format!("component `{component_id}` is not a valid component"))?;
@@ -57,10 +61,13 @@ pub fn compose(component_id: &str, component: Vec<u8>, dependencies: Vec<Depende
         let instance = graph.instantiate(package);
         for import in matched {
             if plugged.contains(import) {
-                bail!("component `{component_id}`: import `{import}` is satisfied by several dependencies");
+                bail!(
+                    "component `{component_id}`: import `{import}` is satisfied by several dependencies"
+                );
             }
             let export_name = dependency.export.clone().unwrap_or_else(|| import.clone());
-            let Some(export_ty) = graph.types()[dep_world].exports.get(&export_name).copied() else {
+            let Some(export_ty) = graph.types()[dep_world].exports.get(&export_name).copied()
+            else {
                 bail!(
                     "dependency `{}` doesn't export `{export_name}` to satisfy import `{import}`",
                     dependency.name
@@ -117,7 +124,11 @@ mod tests {
         let cases = [
             ("chatbot:nlu/analyzer", "chatbot:nlu/analyzer", true),
             ("chatbot:nlu/analyzer", "chatbot:nlu/analyzer@0.1.0", true),
-            ("chatbot:nlu/analyzer@0.1.0", "chatbot:nlu/analyzer@0.1.0", true),
+            (
+                "chatbot:nlu/analyzer@0.1.0",
+                "chatbot:nlu/analyzer@0.1.0",
+                true,
+            ),
             ("chatbot:nlu", "chatbot:nlu/analyzer", true),
             ("chatbot:nlu", "chatbot:nlu/analyzer@1.0.0", true),
             ("chatbot:nlu/other", "chatbot:nlu/analyzer", false),

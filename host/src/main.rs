@@ -29,7 +29,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "host", about = "Serve a Spin application locally with wasmtime", version)]
+#[command(
+    name = "host",
+    about = "Serve a Spin application locally with wasmtime",
+    version
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -67,28 +71,51 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match Cli::parse().command {
         Command::Build { from } => app::build(&from),
-        Command::Up { from, listen, build, state_dir, max_body_bytes, timeout_ms } => {
+        Command::Up {
+            from,
+            listen,
+            build,
+            state_dir,
+            max_body_bytes,
+            timeout_ms,
+        } => {
             if build {
                 app::build(&from)?;
             }
-            let settings = app::Settings { manifest: from, state_dir };
+            let settings = app::Settings {
+                manifest: from,
+                state_dir,
+            };
             let engine = app::engine()?;
             let app = app::App::load(engine, &settings, |name| std::env::var(name).ok())?;
             let limits = server::Limits {
                 max_body_bytes,
                 timeout: Duration::from_millis(timeout_ms),
             };
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(&listen)
                     .await
@@ -98,7 +125,10 @@ fn main() -> Result<()> {
                 println!("Serving http://{addr}");
                 println!("Available routes:");
                 for (route, index) in app.router.routes() {
-                    println!("  {}: http://{addr}{route}", app.components[*index].config.id);
+                    println!(
+                        "  {}: http://{addr}{route}",
+                        app.components[*index].config.id
+                    );
                 }
                 server::serve(app, listener, limits).await
             })

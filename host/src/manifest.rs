@@ -54,8 +54,9 @@ pub struct VariableDecl {
     /// Start-up fails when a required variable has no value.
     #[serde(default)]
     pub required: bool,
-    /// Secret variables are never printed.
+    /// Secret variables are never printed (this host prints no variable values at all).
     #[serde(default)]
+    #[allow(dead_code)]
     pub secret: bool,
 }
 
@@ -137,7 +138,11 @@ impl Manifest {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
         Self::parse(&text, dir).with_context(|| format!("invalid manifest {}", path.display()))
     }
 
@@ -168,8 +173,9 @@ impl Manifest {
             }
             for (dep, decl) in &component.dependencies {
                 if decl.path.is_none() {
+                    let keys: Vec<&str> = decl.other.keys().map(String::as_str).collect();
                     bail!(
-                        "component `{id}`: dependency `{dep}` must have a `path` source (other sources are not supported by the local host)"
+                        "component `{id}`: dependency `{dep}` must have a `path` source; {keys:?} sources are not supported by the local host"
                     );
                 }
             }
@@ -251,7 +257,10 @@ source = "a.wasm"
             ),
         ];
         for (text, needle) in cases {
-            let err = format!("{:#}", Manifest::parse(&text, PathBuf::from(".")).unwrap_err());
+            let err = format!(
+                "{:#}",
+                Manifest::parse(&text, PathBuf::from(".")).unwrap_err()
+            );
             assert!(err.contains(needle), "{needle}: {err}");
         }
     }

@@ -42,7 +42,10 @@ impl OutboundPolicy {
     pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self> {
         let allowed = entries
             .iter()
-            .map(|e| parse_entry(e.as_ref()).with_context(|| format!("allowed_outbound_hosts entry `{}`", e.as_ref())))
+            .map(|e| {
+                parse_entry(e.as_ref())
+                    .with_context(|| format!("allowed_outbound_hosts entry `{}`", e.as_ref()))
+            })
             .collect::<Result<_>>()?;
         Ok(Self { allowed })
     }
@@ -141,14 +144,23 @@ mod tests {
             ("https", "any.scheme", Some(9000), true),
         ];
         for (scheme, host, port, want) in cases {
-            assert_eq!(policy.allows(scheme, host, port), want, "{scheme}://{host}:{port:?}");
+            assert_eq!(
+                policy.allows(scheme, host, port),
+                want,
+                "{scheme}://{host}:{port:?}"
+            );
         }
         assert!(!OutboundPolicy::default().allows("https", "graph.facebook.com", None));
     }
 
     #[test]
     fn bad_entries() {
-        for bad in ["graph.facebook.com", "https://", "https://a.com/path", "https://a.com:port"] {
+        for bad in [
+            "graph.facebook.com",
+            "https://",
+            "https://a.com/path",
+            "https://a.com:port",
+        ] {
             assert!(OutboundPolicy::parse(&[bad]).is_err(), "{bad}");
         }
     }

@@ -36,13 +36,21 @@ impl Route {
             bail!("route `{route}`: `...` may only be the last segment");
         }
         let trimmed = route.trim_end_matches('/');
-        Ok(Route::Exact(if trimmed.is_empty() { "/".into() } else { trimmed.into() }))
+        Ok(Route::Exact(if trimmed.is_empty() {
+            "/".into()
+        } else {
+            trimmed.into()
+        }))
     }
 
     /// Whether `path` is served by this route; returns the path info (the part after a
     /// wildcard's prefix, empty for exact routes).
     fn matches<'p>(&self, path: &'p str) -> Option<&'p str> {
-        let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+        let path = if path.len() > 1 {
+            path.trim_end_matches('/')
+        } else {
+            path
+        };
         match self {
             Route::Exact(p) => (p == path).then_some(""),
             Route::Wildcard(prefix) => {
@@ -95,7 +103,9 @@ impl<T> Router<T> {
 
     /// The routes as written, with their targets, in the order they were added.
     pub fn routes(&self) -> impl Iterator<Item = (&str, &T)> {
-        self.routes.iter().map(|(text, _, target)| (text.as_str(), target))
+        self.routes
+            .iter()
+            .map(|(text, _, target)| (text.as_str(), target))
     }
 
     /// Finds the most specific route for `path` (no query string).
@@ -103,7 +113,9 @@ impl<T> Router<T> {
         self.routes
             .iter()
             .filter_map(|(text, route, target)| {
-                route.matches(path).map(|info| (route.specificity(), text, info, target))
+                route
+                    .matches(path)
+                    .map(|info| (route.specificity(), text, info, target))
             })
             .max_by_key(|(spec, ..)| *spec)
             .map(|(_, route, info, target)| Matched {
@@ -138,7 +150,10 @@ mod tests {
             ("/api/desk", Some(("desk-api", ""))),
             ("/api/desk/queue", Some(("desk-api", "/queue"))),
             ("/api/desk/special", Some(("special", ""))),
-            ("/api/desk/special/more", Some(("desk-api", "/special/more"))),
+            (
+                "/api/desk/special/more",
+                Some(("desk-api", "/special/more")),
+            ),
             ("/api/deskx", Some(("api", "/deskx"))),
             ("/api/chat", Some(("api", "/chat"))),
             ("/desk/", Some(("desk-page", ""))),
@@ -156,7 +171,10 @@ mod tests {
     fn catch_all_and_errors() {
         let mut router = Router::default();
         router.add("/...", 0).unwrap();
-        assert_eq!(router.route("/anything/at/all").map(|m| m.path_info), Some("/anything/at/all".into()));
+        assert_eq!(
+            router.route("/anything/at/all").map(|m| m.path_info),
+            Some("/anything/at/all".into())
+        );
         assert!(router.add("/...", 1).is_err(), "duplicate");
         for bad in ["nope", "/a/.../b", "/a/:id"] {
             assert!(Route::parse(bad).is_err(), "{bad}");

@@ -73,10 +73,22 @@ async fn handle(
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let (route, response) = match app.router.route(&path) {
-        None => ("-".to_string(), json_error(StatusCode::NOT_FOUND, "no route matches this path")),
+        None => (
+            "-".to_string(),
+            json_error(StatusCode::NOT_FOUND, "no route matches this path"),
+        ),
         Some(matched) => {
             let route = matched.route.to_string();
-            let response = invoke(app, *matched.target, &route, &matched.path_info, req, client, limits).await;
+            let response = invoke(
+                app,
+                *matched.target,
+                &route,
+                &matched.path_info,
+                req,
+                client,
+                limits,
+            )
+            .await;
             (route, response)
         }
     };
@@ -109,11 +121,17 @@ async fn invoke(
     let (mut parts, body) = req.into_parts();
     let body = match Limited::new(body, limits.max_body_bytes).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             return too_large(limits);
         }
         Err(e) => {
-            return json_error(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {e}"));
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("cannot read the request body: {e}"),
+            );
         }
     };
 
@@ -124,7 +142,12 @@ async fn invoke(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost")
         .to_string();
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
     let full_url = format!("http://{authority}{path_and_query}");
     match full_url.parse() {
         Ok(uri) => parts.uri = uri,
@@ -154,7 +177,10 @@ async fn invoke(
 
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let prepared = (|| -> wasmtime::Result<_> {
-        let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         Ok((req, out))
     })();
@@ -165,12 +191,17 @@ async fn invoke(
     let pre = served.pre.clone();
     let task = tokio::task::spawn(async move {
         let proxy = pre.instantiate_async(&mut store).await?;
-        proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out).await
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut store, req, out)
+            .await
     });
 
     match tokio::time::timeout(limits.timeout + EPOCH_TICK * 5, receiver).await {
         Ok(Ok(Ok(response))) => response,
-        Ok(Ok(Err(code))) => internal_error(route, &format!("component returned an error: {code:?}")),
+        Ok(Ok(Err(code))) => {
+            internal_error(route, &format!("component returned an error: {code:?}"))
+        }
         Ok(Err(_)) => {
             // The component never set a response: it trapped or returned without one.
             let reason = match task.await {
@@ -182,7 +213,10 @@ async fn invoke(
         }
         Err(_) => {
             task.abort();
-            internal_error(route, &format!("component timed out after {:?}", limits.timeout))
+            internal_error(
+                route,
+                &format!("component timed out after {:?}", limits.timeout),
+            )
         }
     }
 }
@@ -196,7 +230,10 @@ fn too_large(limits: Limits) -> Response<HyperOutgoingBody> {
 
 fn internal_error(route: &str, reason: &str) -> Response<HyperOutgoingBody> {
     tracing::error!(route = %route, "request failed: {reason}");
-    json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error while handling the request")
+    json_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error while handling the request",
+    )
 }
 
 fn json_error(status: StatusCode, message: &str) -> Response<HyperOutgoingBody> {
@@ -211,5 +248,7 @@ fn json_error(status: StatusCode, message: &str) -> Response<HyperOutgoingBody> 
 }
 
 fn full_body(bytes: Bytes) -> HyperOutgoingBody {
-    Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }

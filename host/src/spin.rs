@@ -49,8 +49,8 @@ impl StateDir {
             .with_context(|| format!("cannot create state directory {}", dir.display()))?;
         let state = Self(dir.to_path_buf());
         for path in [state.sqlite_path(), state.key_value_path()] {
-            let conn = open_file(&path)
-                .with_context(|| format!("cannot open {}", path.display()))?;
+            let conn =
+                open_file(&path).with_context(|| format!("cannot open {}", path.display()))?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
         }
         let kv = open_file(&state.key_value_path())?;
@@ -107,7 +107,12 @@ impl sqlite::Host for InstanceState {}
 
 impl sqlite::HostConnection for InstanceState {
     fn open(&mut self, database: String) -> Result<Resource<SqliteConnection>, sqlite::Error> {
-        if !self.component.sqlite_databases.iter().any(|d| *d == database) {
+        if !self
+            .component
+            .sqlite_databases
+            .iter()
+            .any(|d| *d == database)
+        {
             return Err(sqlite::Error::AccessDenied);
         }
         if database != "default" {
@@ -171,7 +176,9 @@ fn execute(
                     ValueRef::Null => sqlite::Value::Null,
                     ValueRef::Integer(i) => sqlite::Value::Integer(i),
                     ValueRef::Real(r) => sqlite::Value::Real(r),
-                    ValueRef::Text(t) => sqlite::Value::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Text(t) => {
+                        sqlite::Value::Text(String::from_utf8_lossy(t).into_owned())
+                    }
                     ValueRef::Blob(b) => sqlite::Value::Blob(b.to_vec()),
                 })
             })
@@ -198,7 +205,11 @@ impl key_value::HostStore for InstanceState {
             .map_err(|e| key_value::Error::Other(e.to_string()))
     }
 
-    fn get(&mut self, store: Resource<KeyValueStore>, key: String) -> Result<Option<Vec<u8>>, key_value::Error> {
+    fn get(
+        &mut self,
+        store: Resource<KeyValueStore>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, key_value::Error> {
         let store = self.kv(&store)?;
         let mut stmt = store
             .conn
@@ -211,7 +222,12 @@ impl key_value::HostStore for InstanceState {
         }
     }
 
-    fn set(&mut self, store: Resource<KeyValueStore>, key: String, value: Vec<u8>) -> Result<(), key_value::Error> {
+    fn set(
+        &mut self,
+        store: Resource<KeyValueStore>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), key_value::Error> {
         let store = self.kv(&store)?;
         store
             .conn
@@ -224,20 +240,34 @@ impl key_value::HostStore for InstanceState {
         Ok(())
     }
 
-    fn delete(&mut self, store: Resource<KeyValueStore>, key: String) -> Result<(), key_value::Error> {
+    fn delete(
+        &mut self,
+        store: Resource<KeyValueStore>,
+        key: String,
+    ) -> Result<(), key_value::Error> {
         let store = self.kv(&store)?;
         store
             .conn
-            .execute("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2", (&store.label, &key))
+            .execute(
+                "DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2",
+                (&store.label, &key),
+            )
             .map_err(kv_err)?;
         Ok(())
     }
 
-    fn exists(&mut self, store: Resource<KeyValueStore>, key: String) -> Result<bool, key_value::Error> {
+    fn exists(
+        &mut self,
+        store: Resource<KeyValueStore>,
+        key: String,
+    ) -> Result<bool, key_value::Error> {
         Ok(self.get(store, key)?.is_some())
     }
 
-    fn get_keys(&mut self, store: Resource<KeyValueStore>) -> Result<Vec<String>, key_value::Error> {
+    fn get_keys(
+        &mut self,
+        store: Resource<KeyValueStore>,
+    ) -> Result<Vec<String>, key_value::Error> {
         let store = self.kv(&store)?;
         let mut stmt = store
             .conn

@@ -92,7 +92,10 @@ impl WasiHttpHooks for OutboundHooks {
         let scheme = uri.scheme_str().unwrap_or("https");
         let host = uri.host().unwrap_or("");
         if !self.component.outbound.allows(scheme, host, uri.port_u16()) {
-            let destination = format!("{scheme}://{host}{}", uri.port().map(|p| format!(":{p}")).unwrap_or_default());
+            let destination = format!(
+                "{scheme}://{host}{}",
+                uri.port().map(|p| format!(":{p}")).unwrap_or_default()
+            );
             tracing::warn!(
                 component = %self.component.id,
                 destination = %destination,

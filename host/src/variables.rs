@@ -112,7 +112,10 @@ version = { default = "v25.0" }
     fn defaults_overrides_and_missing() {
         let m = manifest();
         let err = AppVariables::resolve(&m, |_| None).unwrap_err().to_string();
-        assert!(err.contains("token") && err.contains("SPIN_VARIABLE_TOKEN"), "{err}");
+        assert!(
+            err.contains("token") && err.contains("SPIN_VARIABLE_TOKEN"),
+            "{err}"
+        );
 
         let vars = AppVariables::resolve(&m, |k| match k {
             "SPIN_VARIABLE_TOKEN" => Some("t0k".into()),
@@ -122,7 +125,10 @@ version = { default = "v25.0" }
         .unwrap();
         let cases = [
             ("{{ base }}", Some("https://graph.facebook.com")),
-            ("{{base}}/{{ version }}/me", Some("https://graph.facebook.com/v99.0/me")),
+            (
+                "{{base}}/{{ version }}/me",
+                Some("https://graph.facebook.com/v99.0/me"),
+            ),
             ("plain", Some("plain")),
             ("{{ token }}", Some("t0k")),
             ("{{ nope }}", None),

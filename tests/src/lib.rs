@@ -1,1 +1,266 @@
+//! Support for the end-to-end tests: a running app to talk to, and a small HTTP client.
+//!
+//! The suite runs against `APP_URL` when it is set (for example an app under `spin up`
+//! elsewhere, started with the same variables), and otherwise starts the local host on the
+//! project's spin.toml itself. Tests never assume which of the two they talk to.
 
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// The local host binary built by `cargo build --release -p host`.
+pub fn host_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target.join("release").join("host")
+}
+
+/// A local host process, killed when dropped. Its stderr (the request log) goes to a file.
+pub struct HostProcess {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    /// Where the host's stderr is written.
+    pub log_path: PathBuf,
+}
+
+/// What to start a local host with.
+pub struct HostOptions<'a> {
+    /// The host binary.
+    pub binary: PathBuf,
+    /// The manifest to serve.
+    pub manifest: PathBuf,
+    /// The state directory (SQLite files, compiled-component cache).
+    pub state_dir: PathBuf,
+    /// Extra arguments after `up`.
+    pub args: Vec<String>,
+    /// Environment variables (e.g. `SPIN_VARIABLE_*`).
+    pub env: Vec<(&'a str, String)>,
+}
+
+impl HostProcess {
+    /// Starts a host on a free port and waits until it serves.
+    ///
+    /// # Errors
+    ///
+    /// The host exits before serving; the error carries its log.
+    pub fn start(options: HostOptions<'_>) -> Result<Self, String> {
+        std::fs::create_dir_all(&options.state_dir).map_err(|e| e.to_string())?;
+        let log_path = options.state_dir.join(format!("host-{}.log", unique()));
+        let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+        let mut command = Command::new(&options.binary);
+        command
+            .arg("up")
+            .arg("-f")
+            .arg(&options.manifest)
+            .args(["--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(&options.state_dir)
+            .args(&options.args)
+            .env_remove("RUST_BACKTRACE")
+            .stdout(Stdio::piped())
+            .stderr(log);
+        for (name, value) in &options.env {
+            command.env(name, value);
+        }
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", options.binary.display()))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let base_url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("Serving ") {
+                        break url.trim().to_string();
+                    }
+                }
+                _ => {
+                    let status = child.wait().map_err(|e| e.to_string())?;
+                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    return Err(format!("host exited ({status}) before serving:\n{log}"));
+                }
+            }
+        };
+        // Keep draining stdout so the host never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Self {
+            child,
+            base_url,
+            log_path,
+        })
+    }
+
+    /// Everything the host has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Stops the host and waits for it to exit.
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh directory under the target dir for one test's state.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = workspace_root()
+        .join("target")
+        .join("test-state")
+        .join(format!("{name}-{}", unique()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn unique() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A response: status and body text.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Body as text.
+    pub body: String,
+}
+
+impl Reply {
+    /// The body parsed as JSON (`Null` when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(30))
+        .build()
+}
+
+fn finish(result: Result<ureq::Response, ureq::Error>) -> Reply {
+    match result {
+        Ok(response) | Err(ureq::Error::Status(_, response)) => {
+            let status = response.status();
+            let body = response.into_string().unwrap_or_default();
+            Reply { status, body }
+        }
+        Err(e) => panic!("request failed: {e}"),
+    }
+}
+
+/// `GET url`.
+pub fn get(url: &str) -> Reply {
+    finish(agent().get(url).call())
+}
+
+/// `POST url` with a body and headers.
+pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut request = agent().post(url);
+    for (name, value) in headers {
+        request = request.set(name, value);
+    }
+    finish(request.send_bytes(body))
+}
+
+/// The app under test for the end-to-end suite.
+pub struct App {
+    /// Base URL without a trailing slash.
+    pub base_url: String,
+    /// The `meta_app_secret` the app was started with.
+    pub app_secret: String,
+    /// The `meta_verify_token` the app was started with.
+    pub verify_token: String,
+    _host: Option<HostProcess>,
+}
+
+impl App {
+    /// `APP_URL` (with `E2E_META_APP_SECRET` and `E2E_META_VERIFY_TOKEN` naming the values
+    /// that app runs with), or a local host started on the project's spin.toml.
+    ///
+    /// # Panics
+    ///
+    /// When the local host cannot start (for example the components are not built).
+    pub fn start() -> Self {
+        if let Ok(url) = std::env::var("APP_URL") {
+            return Self {
+                base_url: url.trim_end_matches('/').to_string(),
+                app_secret: std::env::var("E2E_META_APP_SECRET")
+                    .unwrap_or_else(|_| "e2e-app-secret".into()),
+                verify_token: std::env::var("E2E_META_VERIFY_TOKEN")
+                    .unwrap_or_else(|_| "e2e-verify-token".into()),
+                _host: None,
+            };
+        }
+        let app_secret = "e2e-app-secret".to_string();
+        let verify_token = "e2e-verify-token".to_string();
+        let host = HostProcess::start(HostOptions {
+            binary: host_binary(),
+            manifest: workspace_root().join("spin.toml"),
+            state_dir: temp_dir("e2e"),
+            args: Vec::new(),
+            env: vec![
+                ("SPIN_VARIABLE_META_APP_SECRET", app_secret.clone()),
+                ("SPIN_VARIABLE_META_VERIFY_TOKEN", verify_token.clone()),
+                ("SPIN_VARIABLE_DESK_ADMIN_TOKEN", "e2e-admin-token".into()),
+            ],
+        })
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e}\n(build first: scripts/test does, or `cargo run --release -p host -- build`)"
+            )
+        });
+        Self {
+            base_url: host.base_url.clone(),
+            app_secret,
+            verify_token,
+            _host: Some(host),
+        }
+    }
+
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// POSTs `body` to a webhook, signed with the app secret the way Meta signs it.
+    pub fn post_signed(&self, path: &str, body: &str) -> Reply {
+        let signature =
+            webhook::SignatureChecker::new(self.app_secret.as_bytes()).sign(body.as_bytes());
+        post(
+            &self.url(path),
+            &[
+                ("content-type", "application/json"),
+                ("x-hub-signature-256", &signature),
+            ],
+            body.as_bytes(),
+        )
+    }
+}

@@ -41,7 +41,10 @@ pub fn not_implemented(what: &str) -> Response {
 pub fn variable(name: &str) -> Result<String, Response> {
     spin_sdk::variables::get(name).map_err(|e| {
         eprintln!("variable {name} unavailable: {e}");
-        json_error(500, &format!("server misconfigured: variable {name} unavailable"))
+        json_error(
+            500,
+            &format!("server misconfigured: variable {name} unavailable"),
+        )
     })
 }
 
@@ -74,6 +77,9 @@ pub fn meta_webhook(req: &Request, on_event: impl FnOnce(&[u8]) -> Response) -> 
                 Err(e) => json_error(403, &e.to_string()),
             }
         }
-        _ => json_error(405, "method not allowed: use GET for verification or POST for events"),
+        _ => json_error(
+            405,
+            "method not allowed: use GET for verification or POST for events",
+        ),
     }
 }

@@ -153,8 +153,8 @@ impl SignatureChecker {
             .strip_prefix("sha256=")
             .filter(|h| h.len() == 64)
             .ok_or(RejectError::new(RejectKind::MalformedSignature))?;
-        let expected =
-            hex::decode(hex_digest).map_err(|_| RejectError::new(RejectKind::MalformedSignature))?;
+        let expected = hex::decode(hex_digest)
+            .map_err(|_| RejectError::new(RejectKind::MalformedSignature))?;
         let mut mac = self.mac.clone();
         mac.update(body);
         // `verify_slice` compares in constant time.
@@ -185,14 +185,38 @@ mod tests {
     #[test]
     fn subscription_table() {
         let cases: &[(&str, Result<&str, RejectKind>)] = &[
-            ("hub.mode=subscribe&hub.verify_token=tok&hub.challenge=123", Ok("123")),
-            ("hub.challenge=abc&hub.verify_token=tok&hub.mode=subscribe", Ok("abc")),
-            ("hub.mode=subscribe&hub.verify_token=tok&hub.challenge=a%20b", Ok("a b")),
-            ("hub.mode=subscribe&hub.verify_token=bad&hub.challenge=1", Err(RejectKind::WrongVerifyToken)),
-            ("hub.mode=subscribe&hub.verify_token=to&hub.challenge=1", Err(RejectKind::WrongVerifyToken)),
-            ("hub.mode=subscribe&hub.challenge=1", Err(RejectKind::WrongVerifyToken)),
-            ("hub.mode=unsubscribe&hub.verify_token=tok&hub.challenge=1", Err(RejectKind::NotASubscription)),
-            ("hub.mode=subscribe&hub.verify_token=tok", Err(RejectKind::NotASubscription)),
+            (
+                "hub.mode=subscribe&hub.verify_token=tok&hub.challenge=123",
+                Ok("123"),
+            ),
+            (
+                "hub.challenge=abc&hub.verify_token=tok&hub.mode=subscribe",
+                Ok("abc"),
+            ),
+            (
+                "hub.mode=subscribe&hub.verify_token=tok&hub.challenge=a%20b",
+                Ok("a b"),
+            ),
+            (
+                "hub.mode=subscribe&hub.verify_token=bad&hub.challenge=1",
+                Err(RejectKind::WrongVerifyToken),
+            ),
+            (
+                "hub.mode=subscribe&hub.verify_token=to&hub.challenge=1",
+                Err(RejectKind::WrongVerifyToken),
+            ),
+            (
+                "hub.mode=subscribe&hub.challenge=1",
+                Err(RejectKind::WrongVerifyToken),
+            ),
+            (
+                "hub.mode=unsubscribe&hub.verify_token=tok&hub.challenge=1",
+                Err(RejectKind::NotASubscription),
+            ),
+            (
+                "hub.mode=subscribe&hub.verify_token=tok",
+                Err(RejectKind::NotASubscription),
+            ),
             ("", Err(RejectKind::NotASubscription)),
         ];
         for (query, want) in cases {
@@ -230,13 +254,29 @@ mod tests {
             (None, body, Err(RejectKind::MissingSignature)),
             (Some(""), body, Err(RejectKind::MalformedSignature)),
             (Some("sha1=abcd"), body, Err(RejectKind::MalformedSignature)),
-            (Some(&good[..good.len() - 2]), body, Err(RejectKind::MalformedSignature)),
-            (Some("sha256=zz4e84d2b1e1f9f0b6e2f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6"), body, Err(RejectKind::MalformedSignature)),
+            (
+                Some(&good[..good.len() - 2]),
+                body,
+                Err(RejectKind::MalformedSignature),
+            ),
+            (
+                Some("sha256=zz4e84d2b1e1f9f0b6e2f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6"),
+                body,
+                Err(RejectKind::MalformedSignature),
+            ),
             (Some(&flipped), body, Err(RejectKind::WrongSignature)),
-            (Some(&good), b"{\"object\":\"page\"} ", Err(RejectKind::WrongSignature)),
+            (
+                Some(&good),
+                b"{\"object\":\"page\"} ",
+                Err(RejectKind::WrongSignature),
+            ),
         ];
         for (header, body, want) in cases {
-            assert_eq!(checker.verify(header, body).map_err(|e| e.kind()), want, "{header:?}");
+            assert_eq!(
+                checker.verify(header, body).map_err(|e| e.kind()),
+                want,
+                "{header:?}"
+            );
         }
     }
 

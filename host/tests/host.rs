@@ -1,0 +1,259 @@
+//! Integration tests of the local host with the test components in tests/fixtures
+//! (built by scripts/test before the suite runs).
+
+use e2e::{HostOptions, HostProcess, get, post, temp_dir, workspace_root};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+fn fixtures() -> PathBuf {
+    workspace_root().join("tests/fixtures/spin.toml")
+}
+
+fn start_with(
+    state_dir: PathBuf,
+    args: &[&str],
+    env: &[(&'static str, &str)],
+) -> Result<HostProcess, String> {
+    // The fixture's required variable is set unless `env` overrides it ("" = unset).
+    let mut vars = vec![("SPIN_VARIABLE_FIXTURE_SECRET", "s3cret".to_string())];
+    for (name, value) in env {
+        vars.retain(|(k, _)| k != name);
+        vars.push((*name, value.to_string()));
+    }
+    vars.retain(|(_, v)| !v.is_empty());
+    HostProcess::start(HostOptions {
+        binary: PathBuf::from(env!("CARGO_BIN_EXE_host")),
+        manifest: fixtures(),
+        state_dir,
+        args: args.iter().map(|a| a.to_string()).collect(),
+        env: vars,
+    })
+}
+
+fn start(name: &str) -> HostProcess {
+    start_with(temp_dir(name), &[], &[]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn routes_exact_and_wildcard_and_404() {
+    let host = start("routing");
+    let echo = get(&format!("{}/probe/echo", host.base_url)).json();
+    assert_eq!(echo["matched_route"], "/probe/...");
+    assert_eq!(echo["path_info"], "/echo");
+    assert_eq!(get(&format!("{}/empty", host.base_url)).status, 200);
+    for path in ["/", "/emptyx", "/empty/more", "/prob", "/webhooks"] {
+        let reply = get(&format!("{}{path}", host.base_url));
+        assert_eq!(reply.status, 404, "{path}");
+        assert!(reply.json()["error"].is_string(), "{path}");
+    }
+}
+
+#[test]
+fn body_over_the_limit_is_413_without_invoking_the_component() {
+    let host = start_with(temp_dir("limit"), &["--max-body-bytes", "1000"], &[]).unwrap();
+    let at_limit = post(&format!("{}/probe/echo", host.base_url), &[], &[b'a'; 1000]);
+    assert_eq!(
+        (at_limit.status, at_limit.json()["bytes"].as_u64()),
+        (200, Some(1000))
+    );
+    let over = post(&format!("{}/probe/echo", host.base_url), &[], &[b'a'; 1001]);
+    assert_eq!(over.status, 413, "{}", over.body);
+
+    // Chunked, without Content-Length: the limit still holds while reading.
+    let addr = host.base_url.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    let chunk = "b".repeat(800);
+    let request = format!(
+        "POST /probe/echo HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{chunk}\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len(),
+        chunk.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+
+    // Only the request that fit reached the component.
+    let log = host.log();
+    assert_eq!(log.matches("POST /probe/... 200").count(), 1, "{log}");
+    assert_eq!(log.matches("POST /probe/... 413").count(), 2, "{log}");
+}
+
+#[test]
+fn a_trap_is_500_logged_with_the_route_and_the_host_keeps_serving() {
+    let host = start("trap");
+    let reply = get(&format!("{}/probe/trap", host.base_url));
+    assert_eq!(reply.status, 500);
+    assert!(reply.json()["error"].is_string());
+    assert_eq!(get(&format!("{}/probe/ok", host.base_url)).body, "ok");
+    let log = host.log();
+    assert!(
+        log.contains("request failed") && log.contains("route=/probe/..."),
+        "{log}"
+    );
+    assert!(log.contains("GET /probe/... 500"), "{log}");
+}
+
+#[test]
+fn a_time_out_is_500_and_the_host_keeps_serving() {
+    let host = start_with(temp_dir("timeout"), &["--timeout-ms", "300"], &[]).unwrap();
+    let reply = get(&format!("{}/probe/spin", host.base_url));
+    assert_eq!(reply.status, 500);
+    assert_eq!(get(&format!("{}/probe/ok", host.base_url)).body, "ok");
+    assert!(host.log().contains("GET /probe/... 500"), "{}", host.log());
+}
+
+#[test]
+fn variables_default_env_override_undefined_and_missing_required() {
+    let host = start("vars-default");
+    let var = |h: &HostProcess, name: &str| get(&format!("{}/probe/var?name={name}", h.base_url));
+    assert_eq!(var(&host, "greeting").body, "hello world");
+    assert_eq!(var(&host, "fixture_secret").body, "s3cret");
+    let undefined = var(&host, "meta_app_secret");
+    assert_eq!(
+        undefined.status, 404,
+        "component variables are only those it declares"
+    );
+    host.stop();
+
+    let host = start_with(
+        temp_dir("vars-env"),
+        &[],
+        &[("SPIN_VARIABLE_GREETING", "hi")],
+    )
+    .unwrap();
+    assert_eq!(var(&host, "greeting").body, "hi world");
+    host.stop();
+
+    let err = match start_with(
+        temp_dir("vars-missing"),
+        &[],
+        &[("SPIN_VARIABLE_FIXTURE_SECRET", "")],
+    ) {
+        Ok(_) => panic!("started without a required variable"),
+        Err(e) => e,
+    };
+    assert!(
+        err.contains("fixture_secret") && err.contains("SPIN_VARIABLE_FIXTURE_SECRET"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sqlite_and_key_value_persist_across_requests_and_restarts() {
+    let state = temp_dir("sqlite");
+    let host = start_with(state.clone(), &[], &[]).unwrap();
+    let hit = |h: &HostProcess, path: &str| get(&format!("{}{path}", h.base_url)).body;
+    assert_eq!(hit(&host, "/probe/sqlite"), "1");
+    assert_eq!(hit(&host, "/probe/sqlite"), "2");
+    assert_eq!(hit(&host, "/probe/kv"), "1");
+    let denied = get(&format!("{}/probe/sqlite-denied", host.base_url));
+    assert_eq!(
+        denied.status, 403,
+        "a database the component does not declare"
+    );
+    host.stop();
+
+    let host = start_with(state.clone(), &[], &[]).unwrap();
+    assert_eq!(hit(&host, "/probe/sqlite"), "3");
+    assert_eq!(hit(&host, "/probe/kv"), "2");
+    assert!(state.join("sqlite_db.db").exists());
+}
+
+#[test]
+fn compiled_components_are_cached_across_restarts() {
+    let state = temp_dir("cache");
+    let first = start_with(state.clone(), &[], &[]).unwrap();
+    assert!(
+        first.log().contains("component compiled"),
+        "{}",
+        first.log()
+    );
+    first.stop();
+    let second = start_with(state, &[], &[]).unwrap();
+    let log = second.log();
+    assert!(!log.contains("component compiled"), "{log}");
+    assert!(
+        log.contains("compiled component loaded from cache"),
+        "{log}"
+    );
+    assert_eq!(get(&format!("{}/probe/ok", second.base_url)).body, "ok");
+}
+
+/// A one-shot HTTP server on a free port; returns its port.
+fn upstream() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten().take(4) {
+            let mut stream = stream;
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        }
+    });
+    port
+}
+
+#[test]
+fn outbound_requests_only_reach_allowed_hosts() {
+    let allowed = upstream();
+    let other = upstream();
+    let host = start_with(
+        temp_dir("outbound"),
+        &[],
+        &[("SPIN_VARIABLE_ALLOWED_PORT", &allowed.to_string())],
+    )
+    .unwrap();
+    let fetch = |url: String| get(&format!("{}/probe/fetch?url={url}", host.base_url));
+    let ok = fetch(format!("http://127.0.0.1:{allowed}/"));
+    assert_eq!((ok.status, ok.body.as_str()), (200, "upstream 204"));
+    for url in [
+        format!("http://127.0.0.1:{other}/"),
+        format!("http://localhost:{allowed}/"),
+    ] {
+        let refused = fetch(url.clone());
+        assert_eq!(refused.status, 502, "{url}");
+        assert!(
+            refused.body.contains("HttpRequestDenied"),
+            "{url}: {}",
+            refused.body
+        );
+    }
+    let log = host.log();
+    assert!(log.contains("outbound request refused"), "{log}");
+    assert!(log.contains(&format!("127.0.0.1:{other}")), "{log}");
+}
+
+#[test]
+fn dependencies_are_composed_into_the_component() {
+    let host = start("compose");
+    // The probe imports chatbot:nlu; the answer comes from the nlu component.
+    let reply = get(&format!("{}/probe/nlu?text=hello", host.base_url));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["out_of_scope"], true);
+    assert_eq!(reply.json()["language"], "Language::Other");
+}
+
+#[test]
+fn a_manifest_dependency_matching_no_import_fails_at_start_up() {
+    let dir = temp_dir("bad-dependency");
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = std::fs::read_to_string(fixtures())
+        .unwrap()
+        .replace("../../target", &workspace_root().join("target").display().to_string())
+        .replace("[component.empty.build]", "[component.empty.dependencies]\n\"chatbot:other\" = { path = \"x.wasm\" }\n\n[component.empty.build]");
+    let path = dir.join("spin.toml");
+    std::fs::write(&path, manifest).unwrap();
+    let err = match HostProcess::start(HostOptions {
+        binary: PathBuf::from(env!("CARGO_BIN_EXE_host")),
+        manifest: path,
+        state_dir: dir.join("state"),
+        args: vec![],
+        env: vec![("SPIN_VARIABLE_FIXTURE_SECRET", "x".into())],
+    }) {
+        Ok(_) => panic!("started with a dependency nothing imports"),
+        Err(e) => e,
+    };
+    assert!(err.contains("chatbot:other"), "{err}");
+}

@@ -1,0 +1,94 @@
+//! The webhook basics on both channels: the subscription handshake and signed POSTs.
+
+use e2e::{App, get, post};
+
+const CHANNELS: [&str; 2] = ["/webhooks/messenger", "/webhooks/whatsapp"];
+
+#[test]
+fn handshake_echoes_the_challenge_only_for_the_right_token() {
+    let app = App::start();
+    for path in CHANNELS {
+        let ok = get(&app.url(&format!(
+            "{path}?hub.mode=subscribe&hub.verify_token={}&hub.challenge=1158201444",
+            app.verify_token
+        )));
+        assert_eq!((ok.status, ok.body.as_str()), (200, "1158201444"), "{path}");
+
+        for query in [
+            "hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1".to_string(),
+            "hub.mode=subscribe&hub.challenge=1".to_string(),
+            format!(
+                "hub.mode=unsubscribe&hub.verify_token={}&hub.challenge=1",
+                app.verify_token
+            ),
+        ] {
+            let refused = get(&app.url(&format!("{path}?{query}")));
+            assert_eq!(refused.status, 403, "{path}?{query}");
+            assert!(
+                refused.json()["error"].is_string(),
+                "{path}: {}",
+                refused.body
+            );
+        }
+    }
+}
+
+#[test]
+fn posts_need_a_valid_signature() {
+    let app = App::start();
+    let bodies = [
+        r#"{"object":"page","entry":[{"id":"1","time":1,"messaging":[{"sender":{"id":"7"},"recipient":{"id":"1"},"timestamp":1,"message":{"mid":"m.1","text":"hello"}}]}]}"#,
+        r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"555"},"messages":[{"from":"36301234567","id":"wamid.1","timestamp":"1","type":"text","text":{"body":"hello"}}]}}]}]}"#,
+    ];
+    for (path, body) in CHANNELS.iter().zip(bodies) {
+        let good = app.post_signed(path, body);
+        assert_eq!(good.status, 200, "{path}: {}", good.body);
+
+        let wrong_secret = webhook::SignatureChecker::new(b"not-the-secret").sign(body.as_bytes());
+        for headers in [
+            vec![],
+            vec![("x-hub-signature-256", wrong_secret.as_str())],
+            vec![("x-hub-signature-256", "sha256=nothex")],
+            vec![(
+                "x-hub-signature-256",
+                "sha1=0123456789abcdef0123456789abcdef01234567",
+            )],
+        ] {
+            let refused = post(&app.url(path), &headers, body.as_bytes());
+            assert_eq!(refused.status, 403, "{path} {headers:?}");
+            assert!(
+                refused.json()["error"].is_string(),
+                "{path}: {}",
+                refused.body
+            );
+        }
+
+        // A signature over another body does not carry over.
+        let other = webhook::SignatureChecker::new(app.app_secret.as_bytes()).sign(b"{}");
+        let refused = post(
+            &app.url(path),
+            &[("x-hub-signature-256", &other)],
+            body.as_bytes(),
+        );
+        assert_eq!(refused.status, 403, "{path}");
+    }
+}
+
+#[test]
+fn routes_not_built_yet_answer_501_with_json() {
+    let app = App::start();
+    for path in ["/api/chat", "/api/desk/queue", "/desk/"] {
+        let reply = get(&app.url(path));
+        assert_eq!(reply.status, 501, "{path}");
+        assert!(reply.json()["error"].is_string(), "{path}: {}", reply.body);
+    }
+}
+
+#[test]
+fn unknown_paths_are_404_and_oversized_bodies_413() {
+    let app = App::start();
+    assert_eq!(get(&app.url("/no/such/route")).status, 404);
+    let big = vec![b'x'; 1024 * 1024 + 1];
+    let reply = post(&app.url("/webhooks/messenger"), &[], &big);
+    assert_eq!(reply.status, 413, "{}", reply.body);
+}
