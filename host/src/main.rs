@@ -11,12 +11,14 @@
 //! ```text
 //! host up [--build] [--listen 127.0.0.1:3000] [-f spin.toml]
 //! host build [-f spin.toml]
+//! host preinit <component.wasm> -o <pre-initialized.wasm>
 //! ```
 
 mod app;
 mod compose;
 mod manifest;
 mod outbound;
+mod preinit;
 mod router;
 mod server;
 mod spin;
@@ -63,6 +65,15 @@ enum Command {
         #[arg(long, default_value_t = 30_000)]
         timeout_ms: u64,
     },
+    /// Pre-initialize a component with wasmtime-wizer (runs its `wizer-initialize` export
+    /// and snapshots the memory); a build step used by the nlu component's build command.
+    Preinit {
+        /// The component to pre-initialize.
+        input: PathBuf,
+        /// Where to write the pre-initialized component.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Run each component's build command (like `spin build`).
     Build {
         /// The application manifest.
@@ -92,6 +103,7 @@ fn run() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Build { from } => app::build(&from),
+        Command::Preinit { input, output } => preinit::preinit(&input, &output),
         Command::Up {
             from,
             listen,

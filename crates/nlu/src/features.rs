@@ -113,14 +113,23 @@ mod tests {
         assert_ne!(a, config.extract("where is my parcel"));
         assert_eq!(config.extract(""), Features::default());
 
-        let small = FeatureConfig { max_features: 8, ..config };
+        let small = FeatureConfig {
+            max_features: 8,
+            ..config
+        };
         assert_eq!(small.extract(&"word ".repeat(100)).ids.len(), 8);
     }
 
     #[test]
     fn known_hash_is_stable() {
         // Trainer and runtime must agree forever for a shipped model: pin one value.
-        let config = FeatureConfig { buckets: 1_000_003, char_min: 3, char_max: 3, word_bigrams: false, max_features: 64 };
+        let config = FeatureConfig {
+            buckets: 1_000_003,
+            char_min: 3,
+            char_max: 3,
+            word_bigrams: false,
+            max_features: 64,
+        };
         let f = config.extract("ab");
         assert_eq!(f.ids.len(), 3, "w:ab, c:<ab, c:ab>");
         assert_eq!(fnv(FNV_OFFSET, b"a"), 0xaf63_dc4c_8601_ec8c);

@@ -76,7 +76,11 @@ fn features(raw: &str, normalized: &str) -> Vec<u32> {
             }
         }
     }
-    for c in raw.chars().take(crate::text::MAX_CHARS).flat_map(char::to_lowercase) {
+    for c in raw
+        .chars()
+        .take(crate::text::MAX_CHARS)
+        .flat_map(char::to_lowercase)
+    {
         if c.is_alphabetic() && !c.is_ascii() {
             hash(9, &[c]);
         }
@@ -90,7 +94,9 @@ impl LanguageModel {
     /// # Errors
     ///
     /// When a language has no example.
-    pub fn train<'a>(examples: impl IntoIterator<Item = (&'a str, Language)>) -> Result<Self, Error> {
+    pub fn train<'a>(
+        examples: impl IntoIterator<Item = (&'a str, Language)>,
+    ) -> Result<Self, Error> {
         let n = Language::ALL.len();
         let mut counts = vec![vec![0f64; BUCKETS as usize]; n];
         let mut docs = vec![0f64; n];
@@ -102,7 +108,10 @@ impl LanguageModel {
             }
         }
         if let Some(missing) = Language::ALL.iter().find(|l| docs[**l as usize] == 0.0) {
-            return Err(Error::data(format!("no language example for `{}`", missing.code())));
+            return Err(Error::data(format!(
+                "no language example for `{}`",
+                missing.code()
+            )));
         }
         let alpha = 0.1;
         let total_docs: f64 = docs.iter().sum();
@@ -110,13 +119,18 @@ impl LanguageModel {
             .iter()
             .map(|row| {
                 let total: f64 = row.iter().sum::<f64>() + alpha * f64::from(BUCKETS);
-                row.iter().map(|c| ((c + alpha) / total).ln() as f32).collect()
+                row.iter()
+                    .map(|c| ((c + alpha) / total).ln() as f32)
+                    .collect()
             })
             .collect();
         // Uniform priors: the data's language mix says nothing about who writes next.
         let log_priors = docs.iter().map(|_| (1.0 / n as f64).ln() as f32).collect();
         let _ = total_docs;
-        Ok(Self { log_probs, log_priors })
+        Ok(Self {
+            log_probs,
+            log_priors,
+        })
     }
 
     /// The most likely language and its probability. Too little text → `other` with the
@@ -129,7 +143,10 @@ impl LanguageModel {
         let scores: Vec<f64> = (0..Language::ALL.len())
             .map(|li| {
                 f64::from(self.log_priors[li])
-                    + feats.iter().map(|f| f64::from(self.log_probs[li][*f as usize])).sum::<f64>()
+                    + feats
+                        .iter()
+                        .map(|f| f64::from(self.log_probs[li][*f as usize]))
+                        .sum::<f64>()
             })
             .collect();
         // Naive Bayes is overconfident on long texts: temper by the evidence size so the
@@ -170,21 +187,30 @@ impl LanguageModel {
     ///
     /// A file that is not such a model.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        let bad = || Error::model("language model file is not a NLULANG1 file of the expected size");
+        let bad =
+            || Error::model("language model file is not a NLULANG1 file of the expected size");
         let header = bytes.get(..16).ok_or_else(bad)?;
         if &header[..8] != MAGIC {
             return Err(bad());
         }
         let n = u32::from_le_bytes([header[8], header[9], header[10], header[11]]) as usize;
         let buckets = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
-        if n != Language::ALL.len() || buckets != BUCKETS || bytes.len() != 16 + (n + n * buckets as usize) * 4 {
+        if n != Language::ALL.len()
+            || buckets != BUCKETS
+            || bytes.len() != 16 + (n + n * buckets as usize) * 4
+        {
             return Err(bad());
         }
         let mut floats = bytes[16..]
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
         let log_priors: Vec<f32> = floats.by_ref().take(n).collect();
-        let log_probs = (0..n).map(|_| floats.by_ref().take(buckets as usize).collect()).collect();
-        Ok(Self { log_probs, log_priors })
+        let log_probs = (0..n)
+            .map(|_| floats.by_ref().take(buckets as usize).collect())
+            .collect();
+        Ok(Self {
+            log_probs,
+            log_priors,
+        })
     }
 }

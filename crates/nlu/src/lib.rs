@@ -67,14 +67,23 @@ pub enum ErrorKind {
 
 impl Error {
     pub(crate) fn model(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Model, message: message.into() }
+        Self {
+            kind: ErrorKind::Model,
+            message: message.into(),
+        }
     }
     pub(crate) fn rules(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Rules, message: message.into() }
+        Self {
+            kind: ErrorKind::Rules,
+            message: message.into(),
+        }
     }
     /// A training-data error (used by the trainer too).
     pub fn data(message: impl Into<String>) -> Self {
-        Self { kind: ErrorKind::Data, message: message.into() }
+        Self {
+            kind: ErrorKind::Data,
+            message: message.into(),
+        }
     }
     /// What went wrong.
     pub fn kind(&self) -> ErrorKind {
@@ -182,8 +191,12 @@ impl Analyzer {
             let path = model_dir.join(name);
             std::fs::read(&path).map_err(|e| Error::model(format!("{}: {e}", path.display())))
         };
-        let (onnx, labels, config, language) =
-            (read("model.onnx")?, read("labels.json")?, read("config.json")?, read("language.bin")?);
+        let (onnx, labels, config, language) = (
+            read("model.onnx")?,
+            read("labels.json")?,
+            read("config.json")?,
+            read("language.bin")?,
+        );
         let mut rule_texts = Vec::new();
         let mut paths = Vec::new();
         if let Some(rules_dir) = rules_dir {
@@ -205,7 +218,10 @@ impl Analyzer {
             labels: &labels,
             config: &config,
             language: &language,
-            rules: rule_texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect(),
+            rules: rule_texts
+                .iter()
+                .map(|(n, t)| (n.as_str(), t.as_str()))
+                .collect(),
         })
     }
 
@@ -255,16 +271,26 @@ impl Analyzer {
             .iter()
             .filter(|(i, _)| Some(self.model.labels[*i].as_str()) != oos_label)
             .take(3)
-            .map(|(i, p)| IntentScore { label: self.model.labels[*i].clone(), confidence: *p })
+            .map(|(i, p)| IntentScore {
+                label: self.model.labels[*i].clone(),
+                confidence: *p,
+            })
             .collect();
         let top_in_scope = intents.first().map_or(0.0, |i| i.confidence);
-        let mut out_of_scope =
-            normalized.is_empty() || top_is_oos || top_in_scope < self.model.config.out_of_scope_threshold;
+        let mut out_of_scope = normalized.is_empty()
+            || top_is_oos
+            || top_in_scope < self.model.config.out_of_scope_threshold;
 
         // A rule that forces an intent wins over the model.
         if let Some(forced) = keyword_hits.iter().find_map(|h| h.intent.clone()) {
             intents.retain(|i| i.label != forced);
-            intents.insert(0, IntentScore { label: forced, confidence: 1.0 });
+            intents.insert(
+                0,
+                IntentScore {
+                    label: forced,
+                    confidence: 1.0,
+                },
+            );
             intents.truncate(3);
             out_of_scope = false;
         }
@@ -278,9 +304,15 @@ impl Analyzer {
         let anger = anger_score(text, &keyword_hits, complaint_p);
 
         let top = intents.first().filter(|_| !out_of_scope);
-        let top_is = |label: &str| top.is_some_and(|i| i.label == label && i.confidence >= SIGNAL_CONFIDENCE);
+        let top_is = |label: &str| {
+            top.is_some_and(|i| i.label == label && i.confidence >= SIGNAL_CONFIDENCE)
+        };
         let mut needs_human = Vec::new();
-        if top_is(CONTACT_HUMAN) || keyword_hits.iter().any(|h| h.intent.as_deref() == Some(CONTACT_HUMAN)) {
+        if top_is(CONTACT_HUMAN)
+            || keyword_hits
+                .iter()
+                .any(|h| h.intent.as_deref() == Some(CONTACT_HUMAN))
+        {
             needs_human.push(HandoffSignal::ExplicitRequest);
         }
         if anger >= ANGRY_THRESHOLD {
@@ -309,7 +341,10 @@ impl Analyzer {
 /// capitals among at least six letters), runs of `!` and `?`, and the model's complaint
 /// probability, combined as independent signals: `1 - Π(1 - s)`.
 pub fn anger_score(text: &str, hits: &[KeywordHit], complaint_probability: f32) -> f32 {
-    let lexicon = 1.0 - hits.iter().fold(1.0, |acc, h| acc * (1.0 - h.anger.clamp(0.0, 1.0)));
+    let lexicon = 1.0
+        - hits
+            .iter()
+            .fold(1.0, |acc, h| acc * (1.0 - h.anger.clamp(0.0, 1.0)));
 
     let (mut letters, mut upper) = (0u32, 0u32);
     let (mut run, mut longest_run) = (0u32, 0u32);
@@ -343,7 +378,12 @@ mod tests {
     use super::*;
 
     fn hit(anger: f32) -> KeywordHit {
-        KeywordHit { rule: "insult".into(), phrase: "x".into(), intent: None, anger }
+        KeywordHit {
+            rule: "insult".into(),
+            phrase: "x".into(),
+            intent: None,
+            anger,
+        }
     }
 
     #[test]

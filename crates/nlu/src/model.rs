@@ -28,14 +28,20 @@ pub fn model_inputs(config: &FeatureConfig, features: &Features) -> (Vec<i64>, V
     let n = config.max_features as usize;
     let mut ids = vec![0i64; n];
     let mut values = vec![0f32; n];
-    for (i, (id, count)) in features.ids.iter().zip(&features.counts).take(n).enumerate() {
+    for (i, (id, count)) in features
+        .ids
+        .iter()
+        .zip(&features.counts)
+        .take(n)
+        .enumerate()
+    {
         ids[i] = i64::from(*id);
         values[i] = 1.0 + count.ln();
     }
     (ids, values)
 }
 
-type Plan = SimplePlan<TypedFact, Box<dyn TypedOp>, Graph<TypedFact, Box<dyn TypedOp>>>;
+type Plan = std::sync::Arc<TypedRunnableModel>;
 
 /// A loaded, optimized model.
 #[derive(Debug)]
@@ -62,7 +68,11 @@ impl IntentModel {
             .and_then(|m| m.into_optimized())
             .and_then(|m| m.into_runnable())
             .map_err(|e| Error::model(format!("cannot load the ONNX model: {e}")))?;
-        let model = Self { plan, labels, config };
+        let model = Self {
+            plan,
+            labels,
+            config,
+        };
         let probs = model.run(&Features::default())?;
         if probs.len() != model.labels.len() {
             return Err(Error::model(format!(
@@ -86,7 +96,11 @@ impl IntentModel {
             let ids = Tensor::from_shape(&[n], &ids)?;
             let values = Tensor::from_shape(&[n], &values)?;
             let outputs = self.plan.run(tvec!(ids.into(), values.into()))?;
-            Ok(outputs[0].to_array_view::<f32>()?.iter().copied().collect())
+            Ok(outputs[0]
+                .to_plain_array_view::<f32>()?
+                .iter()
+                .copied()
+                .collect())
         };
         run().map_err(|e| Error::model(format!("model run failed: {e}")))
     }

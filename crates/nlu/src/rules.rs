@@ -74,22 +74,35 @@ impl Rules {
         let mut patterns = Vec::new();
         let mut needles = Vec::new();
         for (file, text) in files {
-            let parsed: RuleFile = toml::from_str(text)
-                .map_err(|e| Error::rules(format!("{file}: {e}")))?;
+            let parsed: RuleFile =
+                toml::from_str(text).map_err(|e| Error::rules(format!("{file}: {e}")))?;
             for decl in parsed.rule {
                 let anger = decl.anger.unwrap_or(0.0);
                 if !(0.0..=1.0).contains(&anger) {
-                    return Err(Error::rules(format!("{file}: rule `{}`: anger must be in 0..=1", decl.name)));
+                    return Err(Error::rules(format!(
+                        "{file}: rule `{}`: anger must be in 0..=1",
+                        decl.name
+                    )));
                 }
                 if decl.intent.is_none() && decl.anger.is_none() {
-                    return Err(Error::rules(format!("{file}: rule `{}` needs `intent` or `anger`", decl.name)));
+                    return Err(Error::rules(format!(
+                        "{file}: rule `{}` needs `intent` or `anger`",
+                        decl.name
+                    )));
                 }
                 let index = rules.len();
-                rules.push(Rule { name: decl.name.clone(), intent: decl.intent, anger });
+                rules.push(Rule {
+                    name: decl.name.clone(),
+                    intent: decl.intent,
+                    anger,
+                });
                 for phrase in decl.phrases {
                     let normalized = crate::normalize(&phrase);
                     if normalized.is_empty() {
-                        return Err(Error::rules(format!("{file}: rule `{}`: phrase {phrase:?} is empty once normalized", decl.name)));
+                        return Err(Error::rules(format!(
+                            "{file}: rule `{}`: phrase {phrase:?} is empty once normalized",
+                            decl.name
+                        )));
                     }
                     needles.push(format!(" {normalized} "));
                     patterns.push((index, phrase));
@@ -100,7 +113,11 @@ impl Rules {
             .match_kind(MatchKind::Standard)
             .build(&needles)
             .map_err(|e| Error::rules(e.to_string()))?;
-        Ok(Self { automaton, patterns, rules })
+        Ok(Self {
+            automaton,
+            patterns,
+            rules,
+        })
     }
 
     /// The rules matching an already normalized text, each phrase once, in text order.
@@ -153,14 +170,24 @@ phrases = ["idiot", "hülye"]
             ("you idiot", &["idiot"]),
             ("idiotic question", &[]),
             ("semi-idiot", &["idiot"]),
-            ("Emberrel szeretnek beszelni", &["emberrel szeretnék beszélni"]),
-            ("hulye bot, emberrel szeretnék beszélni", &["hülye", "emberrel szeretnék beszélni"]),
+            (
+                "Emberrel szeretnek beszelni",
+                &["emberrel szeretnék beszélni"],
+            ),
+            (
+                "hulye bot, emberrel szeretnék beszélni",
+                &["hülye", "emberrel szeretnék beszélni"],
+            ),
             ("Chcę rozmawiać z konsultantem", &["z konsultantem"]),
             ("idiot idiot", &["idiot"]),
             ("", &[]),
         ];
         for (text, want) in cases {
-            let got: Vec<String> = rules.matches(&crate::normalize(text)).into_iter().map(|h| h.phrase).collect();
+            let got: Vec<String> = rules
+                .matches(&crate::normalize(text))
+                .into_iter()
+                .map(|h| h.phrase)
+                .collect();
             assert_eq!(got, *want, "{text}");
         }
     }
@@ -168,9 +195,18 @@ phrases = ["idiot", "hülye"]
     #[test]
     fn bad_rule_files() {
         let cases = [
-            ("[[rule]]\nname = \"x\"\nphrases = [\"a\"]", "needs `intent` or `anger`"),
-            ("[[rule]]\nname = \"x\"\nanger = 2.0\nphrases = [\"a\"]", "0..=1"),
-            ("[[rule]]\nname = \"x\"\nanger = 0.5\nphrases = [\"!!\"]", "empty"),
+            (
+                "[[rule]]\nname = \"x\"\nphrases = [\"a\"]",
+                "needs `intent` or `anger`",
+            ),
+            (
+                "[[rule]]\nname = \"x\"\nanger = 2.0\nphrases = [\"a\"]",
+                "0..=1",
+            ),
+            (
+                "[[rule]]\nname = \"x\"\nanger = 0.5\nphrases = [\"!!\"]",
+                "empty",
+            ),
             ("[[rule]\n", "t.toml"),
         ];
         for (text, needle) in cases {

@@ -19,7 +19,13 @@ pub const MAX_CHARS: usize = 2000;
 pub fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(MAX_CHARS * 2));
     let mut pending_space = false;
-    for c in text.chars().take(MAX_CHARS).nfkc().flat_map(char::to_lowercase).nfd() {
+    for c in text
+        .chars()
+        .take(MAX_CHARS)
+        .nfkc()
+        .flat_map(char::to_lowercase)
+        .nfd()
+    {
         if is_combining_mark(c) {
             continue;
         }

@@ -16,7 +16,8 @@ pub struct Example {
 
 /// Reads `path`; `need_intent` makes `intent` mandatory.
 pub fn read(path: &Path, need_intent: bool) -> Result<Vec<Example>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     parse(&text, &path.display().to_string(), need_intent)
 }
 
@@ -40,16 +41,19 @@ pub fn parse(text: &str, name: &str, need_intent: bool) -> Result<Vec<Example>> 
             None => bail!("{}: missing field `text`", at()),
         };
         let intent = match object.get("intent") {
-            Some(serde_json::Value::String(i)) if !i.trim().is_empty() => Some(i.trim().to_string()),
+            Some(serde_json::Value::String(i)) if !i.trim().is_empty() => {
+                Some(i.trim().to_string())
+            }
             Some(_) => bail!("{}: `intent` must be a non-empty string", at()),
             None if need_intent => bail!("{}: missing field `intent`", at()),
             None => None,
         };
         let lang = match object.get("lang") {
-            Some(serde_json::Value::String(code)) => Some(
-                Language::from_code(code)
-                    .with_context(|| format!("{}: unknown `lang` {code:?} (en, hu, pl, other)", at()))?,
-            ),
+            Some(serde_json::Value::String(code)) => {
+                Some(Language::from_code(code).with_context(|| {
+                    format!("{}: unknown `lang` {code:?} (en, hu, pl, other)", at())
+                })?)
+            }
             Some(_) => bail!("{}: `lang` must be a string", at()),
             None => None,
         };

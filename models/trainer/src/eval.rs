@@ -12,6 +12,7 @@ use std::time::Instant;
 
 /// One evaluated row.
 pub struct Outcome {
+    pub text: String,
     pub gold: String,
     pub predicted: String,
     pub confidence: f32,
@@ -54,12 +55,20 @@ pub struct ConfusedPair {
 /// # Errors
 ///
 /// A gold label the model does not know (named with its line).
-pub fn evaluate(analyzer: &Analyzer, examples: &[Example], path: &str) -> Result<(Metrics, Vec<Outcome>)> {
+pub fn evaluate(
+    analyzer: &Analyzer,
+    examples: &[Example],
+    path: &str,
+) -> Result<(Metrics, Vec<Outcome>)> {
     let known: Vec<&str> = analyzer.labels().iter().map(String::as_str).collect();
     for (i, e) in examples.iter().enumerate() {
         let gold = e.intent.as_deref().unwrap_or_default();
         if gold != OUT_OF_SCOPE && !known.contains(&gold) {
-            bail!("{path}:{}: unknown label `{gold}` (the model knows: {})", i + 1, known.join(", "));
+            bail!(
+                "{path}:{}: unknown label `{gold}` (the model knows: {})",
+                i + 1,
+                known.join(", ")
+            );
         }
     }
     // Warm up so one-time costs do not count as latency.
@@ -74,7 +83,10 @@ pub fn evaluate(analyzer: &Analyzer, examples: &[Example], path: &str) -> Result
         let analysis = analyzer.analyze(&e.text);
         times.push(started.elapsed().as_secs_f64() * 1e6);
         let (predicted, confidence) = if analysis.out_of_scope {
-            (OUT_OF_SCOPE.to_string(), analysis.intents.first().map_or(0.0, |i| i.confidence))
+            (
+                OUT_OF_SCOPE.to_string(),
+                analysis.intents.first().map_or(0.0, |i| i.confidence),
+            )
         } else {
             let top = &analysis.intents[0];
             (top.label.clone(), top.confidence)
@@ -84,7 +96,12 @@ pub fn evaluate(analyzer: &Analyzer, examples: &[Example], path: &str) -> Result
             entry.0 += 1;
             entry.1 += usize::from(analysis.language == lang);
         }
-        outcomes.push(Outcome { gold: e.intent.clone().unwrap_or_default(), predicted, confidence });
+        outcomes.push(Outcome {
+            text: e.text.clone(),
+            gold: e.intent.clone().unwrap_or_default(),
+            predicted,
+            confidence,
+        });
     }
     times.sort_by(f64::total_cmp);
     let pct = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
@@ -93,11 +110,18 @@ pub fn evaluate(analyzer: &Analyzer, examples: &[Example], path: &str) -> Result
     let correct = |o: &&Outcome| o.gold == o.predicted;
     let accuracy = outcomes.iter().filter(correct).count() as f64 / n as f64;
     let in_scope: Vec<&Outcome> = outcomes.iter().filter(|o| o.gold != OUT_OF_SCOPE).collect();
-    let in_scope_accuracy = in_scope.iter().filter(correct).count() as f64 / in_scope.len().max(1) as f64;
+    let in_scope_accuracy = in_scope.iter().filter(|o| o.gold == o.predicted).count() as f64
+        / in_scope.len().max(1) as f64;
     let ratio = |num: usize, den: usize| (den > 0).then(|| num as f64 / den as f64);
     let gold_oos = outcomes.iter().filter(|o| o.gold == OUT_OF_SCOPE).count();
-    let pred_oos = outcomes.iter().filter(|o| o.predicted == OUT_OF_SCOPE).count();
-    let both_oos = outcomes.iter().filter(|o| o.gold == OUT_OF_SCOPE && o.predicted == OUT_OF_SCOPE).count();
+    let pred_oos = outcomes
+        .iter()
+        .filter(|o| o.predicted == OUT_OF_SCOPE)
+        .count();
+    let both_oos = outcomes
+        .iter()
+        .filter(|o| o.gold == OUT_OF_SCOPE && o.predicted == OUT_OF_SCOPE)
+        .count();
 
     let mut labels: Vec<&str> = outcomes.iter().map(|o| o.gold.as_str()).collect();
     labels.sort();
@@ -105,10 +129,23 @@ pub fn evaluate(analyzer: &Analyzer, examples: &[Example], path: &str) -> Result
     let macro_f1 = labels
         .iter()
         .map(|label| {
-            let tp = outcomes.iter().filter(|o| o.gold == *label && o.predicted == *label).count() as f64;
-            let fp = outcomes.iter().filter(|o| o.gold != *label && o.predicted == *label).count() as f64;
-            let fn_ = outcomes.iter().filter(|o| o.gold == *label && o.predicted != *label).count() as f64;
-            if tp == 0.0 { 0.0 } else { 2.0 * tp / (2.0 * tp + fp + fn_) }
+            let tp = outcomes
+                .iter()
+                .filter(|o| o.gold == *label && o.predicted == *label)
+                .count() as f64;
+            let fp = outcomes
+                .iter()
+                .filter(|o| o.gold != *label && o.predicted == *label)
+                .count() as f64;
+            let fn_ = outcomes
+                .iter()
+                .filter(|o| o.gold == *label && o.predicted != *label)
+                .count() as f64;
+            if tp == 0.0 {
+                0.0
+            } else {
+                2.0 * tp / (2.0 * tp + fp + fn_)
+            }
         })
         .sum::<f64>()
         / labels.len().max(1) as f64;
@@ -121,8 +158,14 @@ pub fn evaluate(analyzer: &Analyzer, examples: &[Example], path: &str) -> Result
             .filter(|(e, _)| e.lang.is_some_and(|l| l.code() == lang))
             .collect();
         let right = rows.iter().filter(|(_, o)| o.gold == o.predicted).count();
-        let oos_rows: Vec<_> = rows.iter().filter(|(_, o)| o.gold == OUT_OF_SCOPE).collect();
-        let oos_right = oos_rows.iter().filter(|(_, o)| o.predicted == OUT_OF_SCOPE).count();
+        let oos_rows: Vec<_> = rows
+            .iter()
+            .filter(|(_, o)| o.gold == OUT_OF_SCOPE)
+            .collect();
+        let oos_right = oos_rows
+            .iter()
+            .filter(|(_, o)| o.predicted == OUT_OF_SCOPE)
+            .count();
         by_language.insert(
             lang.clone(),
             LanguageMetrics {
@@ -136,11 +179,17 @@ pub fn evaluate(analyzer: &Analyzer, examples: &[Example], path: &str) -> Result
 
     let mut pairs: BTreeMap<(String, String), usize> = BTreeMap::new();
     for o in outcomes.iter().filter(|o| o.gold != o.predicted) {
-        *pairs.entry((o.gold.clone(), o.predicted.clone())).or_default() += 1;
+        *pairs
+            .entry((o.gold.clone(), o.predicted.clone()))
+            .or_default() += 1;
     }
     let mut confused_pairs: Vec<ConfusedPair> = pairs
         .into_iter()
-        .map(|((gold, predicted), count)| ConfusedPair { gold, predicted, count })
+        .map(|((gold, predicted), count)| ConfusedPair {
+            gold,
+            predicted,
+            count,
+        })
         .collect();
     confused_pairs.sort_by(|a, b| b.count.cmp(&a.count).then(a.gold.cmp(&b.gold)));
     confused_pairs.truncate(10);
@@ -163,36 +212,83 @@ pub fn evaluate(analyzer: &Analyzer, examples: &[Example], path: &str) -> Result
 /// An HTML page with the figures, the most confused pairs and an inline-SVG confidence
 /// histogram (correct vs wrong predictions).
 pub fn report_html(metrics: &Metrics, outcomes: &[Outcome], model: &str, data: &str) -> String {
-    let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
     let bins = 10usize;
     let mut right = vec![0usize; bins];
     let mut wrong = vec![0usize; bins];
     for o in outcomes {
         let bin = ((o.confidence * bins as f32) as usize).min(bins - 1);
-        if o.gold == o.predicted { right[bin] += 1 } else { wrong[bin] += 1 }
+        if o.gold == o.predicted {
+            right[bin] += 1
+        } else {
+            wrong[bin] += 1
+        }
     }
-    let max = right.iter().zip(&wrong).map(|(a, b)| a + b).max().unwrap_or(1).max(1) as f64;
+    let max = right
+        .iter()
+        .zip(&wrong)
+        .map(|(a, b)| a + b)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
     let (w, h, pad) = (520.0, 220.0, 30.0);
     let bar_w = (w - 2.0 * pad) / bins as f64;
-    let mut svg = format!(r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{}" role="img" aria-label="confidence histogram">"#, h + 40.0);
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{}" role="img" aria-label="confidence histogram">"#,
+        h + 40.0
+    );
     for i in 0..bins {
         let x = pad + i as f64 * bar_w;
         let hr = right[i] as f64 / max * h;
         let hw = wrong[i] as f64 / max * h;
-        svg += &format!(r##"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{hr:.1}" fill="#3b82f6"><title>{}–{}: {} correct</title></rect>"##, pad + h - hr - hw, bar_w - 2.0, i * 10, i * 10 + 10, right[i]);
-        svg += &format!(r##"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{hw:.1}" fill="#ef4444"><title>{}–{}: {} wrong</title></rect>"##, pad + h - hw, bar_w - 2.0, i * 10, i * 10 + 10, wrong[i]);
-        svg += &format!(r#"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{:.1}</text>"#, x + bar_w / 2.0, pad + h + 14.0, i as f64 / bins as f64 + 0.05);
+        svg += &format!(
+            r##"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{hr:.1}" fill="#3b82f6"><title>{}–{}: {} correct</title></rect>"##,
+            pad + h - hr - hw,
+            bar_w - 2.0,
+            i * 10,
+            i * 10 + 10,
+            right[i]
+        );
+        svg += &format!(
+            r##"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{hw:.1}" fill="#ef4444"><title>{}–{}: {} wrong</title></rect>"##,
+            pad + h - hw,
+            bar_w - 2.0,
+            i * 10,
+            i * 10 + 10,
+            wrong[i]
+        );
+        svg += &format!(
+            r#"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{:.1}</text>"#,
+            x + bar_w / 2.0,
+            pad + h + 14.0,
+            i as f64 / bins as f64 + 0.05
+        );
     }
     svg += "</svg>";
     let pct = |v: f64| format!("{:.1}%", v * 100.0);
     let opt = |v: Option<f64>| v.map_or("–".to_string(), pct);
     let mut rows = String::new();
     for p in &metrics.confused_pairs {
-        rows += &format!("<tr><td>{}</td><td>{}</td><td>{}</td></tr>", escape(&p.gold), escape(&p.predicted), p.count);
+        rows += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&p.gold),
+            escape(&p.predicted),
+            p.count
+        );
     }
     let mut langs = String::new();
     for (lang, m) in &metrics.by_language {
-        langs += &format!("<tr><td>{lang}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", m.n, pct(m.accuracy), opt(m.oos_recall), pct(m.language_id_accuracy));
+        langs += &format!(
+            "<tr><td>{lang}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            m.n,
+            pct(m.accuracy),
+            opt(m.oos_recall),
+            pct(m.language_id_accuracy)
+        );
     }
     format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Intent model evaluation</title>
@@ -203,7 +299,15 @@ pub fn report_html(metrics: &Metrics, outcomes: &[Outcome], model: &str, data: &
 <h2>Confidence of the prediction</h2><p class="legend"><span style="background:#3b82f6"></span>correct<span style="background:#ef4444"></span>wrong</p>{svg}
 <h2>By language</h2><table><tr><th>language</th><th>n</th><th>accuracy</th><th>out-of-scope recall</th><th>language detected</th></tr>{langs}</table>
 </body></html>"#,
-        escape(model), escape(data), metrics.n, pct(metrics.accuracy), pct(metrics.in_scope_accuracy), metrics.macro_f1,
-        opt(metrics.oos_recall), opt(metrics.oos_precision), metrics.p50_us, metrics.p99_us
+        escape(model),
+        escape(data),
+        metrics.n,
+        pct(metrics.accuracy),
+        pct(metrics.in_scope_accuracy),
+        metrics.macro_f1,
+        opt(metrics.oos_recall),
+        opt(metrics.oos_precision),
+        metrics.p50_us,
+        metrics.p99_us
     )
 }

@@ -18,12 +18,22 @@ use std::path::PathBuf;
 /// The language identifier is always trained on the project's own corpus (the shop data
 /// in three languages and other languages' messages), plus any training rows with a `lang`.
 const LANGUAGE_CORPUS: &[(&str, &str)] = &[
-    ("models/data/shop/train.jsonl", include_str!("../../data/shop/train.jsonl")),
-    ("models/data/lang/other.jsonl", include_str!("../../data/lang/other.jsonl")),
+    (
+        "models/data/shop/train.jsonl",
+        include_str!("../../data/shop/train.jsonl"),
+    ),
+    (
+        "models/data/lang/other.jsonl",
+        include_str!("../../data/lang/other.jsonl"),
+    ),
 ];
 
 #[derive(Parser)]
-#[command(name = "trainer", about = "Train and evaluate the chatbot's intent model", version)]
+#[command(
+    name = "trainer",
+    about = "Train and evaluate the chatbot's intent model",
+    version
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -69,6 +79,9 @@ enum Command {
         /// Keyword rules to apply, as the component does (a directory of *.toml files).
         #[arg(long)]
         rules: Option<PathBuf>,
+        /// Write the misclassified rows (text, gold, predicted, confidence) as JSONL here.
+        #[arg(long)]
+        errors: Option<PathBuf>,
     },
 }
 
@@ -84,24 +97,45 @@ fn main() -> std::process::ExitCode {
 
 fn run() -> Result<()> {
     match Cli::parse().command {
-        Command::Train { data, out, epochs, seed, buckets, learning_rate } => {
+        Command::Train {
+            data,
+            out,
+            epochs,
+            seed,
+            buckets,
+            learning_rate,
+        } => {
             let started = std::time::Instant::now();
             let examples = data::read(&data, true)?;
             let mut language_examples = Vec::new();
             for (name, text) in LANGUAGE_CORPUS {
                 language_examples.extend(data::parse(text, name, false)?);
             }
-            let options = train::Options { epochs, seed, buckets, learning_rate, quiet: false };
+            let options = train::Options {
+                epochs,
+                seed,
+                buckets,
+                learning_rate,
+                quiet: false,
+            };
             let trained = train::train(&examples, &language_examples, &options)?;
-            std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+            std::fs::create_dir_all(&out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
             let config = serde_json::to_string_pretty(&trained.config)?;
-            let onnx = trained.model.to_onnx(&[("labels", serde_json::to_string(&trained.labels)?), ("config", config.clone())]);
+            let onnx = trained.model.to_onnx(&[
+                ("labels", serde_json::to_string(&trained.labels)?),
+                ("config", config.clone()),
+            ]);
             let write = |name: &str, bytes: &[u8]| {
                 let path = out.join(name);
-                std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
+                std::fs::write(&path, bytes)
+                    .with_context(|| format!("cannot write {}", path.display()))
             };
             write("model.onnx", &onnx)?;
-            write("labels.json", format!("{}\n", serde_json::to_string_pretty(&trained.labels)?).as_bytes())?;
+            write(
+                "labels.json",
+                format!("{}\n", serde_json::to_string_pretty(&trained.labels)?).as_bytes(),
+            )?;
             write("config.json", format!("{config}\n").as_bytes())?;
             write("language.bin", &trained.language.to_bytes())?;
             eprintln!(
@@ -114,13 +148,36 @@ fn run() -> Result<()> {
             );
             Ok(())
         }
-        Command::Eval { model, data, json, report, rules } => {
+        Command::Eval {
+            model,
+            data,
+            json,
+            report,
+            rules,
+            errors,
+        } => {
             let analyzer = nlu::Analyzer::from_dir(&model, rules.as_deref())?;
             let examples = data::read(&data, true)?;
-            let (metrics, outcomes) = eval::evaluate(&analyzer, &examples, &data.display().to_string())?;
+            let (metrics, outcomes) =
+                eval::evaluate(&analyzer, &examples, &data.display().to_string())?;
             if let Some(path) = &report {
-                let html = eval::report_html(&metrics, &outcomes, &model.display().to_string(), &data.display().to_string());
-                std::fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))?;
+                let html = eval::report_html(
+                    &metrics,
+                    &outcomes,
+                    &model.display().to_string(),
+                    &data.display().to_string(),
+                );
+                std::fs::write(path, html)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            if let Some(path) = &errors {
+                let lines: String = outcomes
+                    .iter()
+                    .filter(|o| o.gold != o.predicted)
+                    .map(|o| serde_json::json!({"text": o.text, "gold": o.gold, "predicted": o.predicted, "confidence": o.confidence}).to_string() + "\n")
+                    .collect();
+                std::fs::write(path, lines)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
             }
             if json {
                 println!("{}", serde_json::to_string(&metrics)?);

@@ -53,7 +53,10 @@ fn value_info(name: &str, elem_type: i32, dims: &[i64]) -> pb::ValueInfoProto {
                 shape: Some(pb::TensorShapeProto {
                     dim: dims
                         .iter()
-                        .map(|d| Dimension { value: Some(dimension::Value::DimValue(*d)), ..Default::default() })
+                        .map(|d| Dimension {
+                            value: Some(dimension::Value::DimValue(*d)),
+                            ..Default::default()
+                        })
                         .collect(),
                 }),
             })),
@@ -63,7 +66,12 @@ fn value_info(name: &str, elem_type: i32, dims: &[i64]) -> pb::ValueInfoProto {
     }
 }
 
-fn node(op: &str, inputs: &[&str], output: &str, attributes: Vec<pb::AttributeProto>) -> pb::NodeProto {
+fn node(
+    op: &str,
+    inputs: &[&str],
+    output: &str,
+    attributes: Vec<pb::AttributeProto>,
+) -> pb::NodeProto {
     pb::NodeProto {
         op_type: op.into(),
         name: output.into(),
@@ -91,7 +99,10 @@ impl LinearModel {
         let n = self.max_features as i64;
         let graph = pb::GraphProto {
             name: "intent_classifier".into(),
-            input: vec![value_info("ids", INT64, &[n]), value_info("values", FLOAT, &[n])],
+            input: vec![
+                value_info("ids", INT64, &[n]),
+                value_info("values", FLOAT, &[n]),
+            ],
             output: vec![value_info("probs", FLOAT, &[1, classes])],
             initializer: vec![
                 tensor_f32("idf", &[buckets], &self.idf),
@@ -102,31 +113,57 @@ impl LinearModel {
                 tensor_i64("axis0", &[1], &[0]),
             ],
             node: vec![
-                node("Gather", &["idf", "ids"], "idf_of_ids", vec![int_attribute("axis", 0)]),
+                node(
+                    "Gather",
+                    &["idf", "ids"],
+                    "idf_of_ids",
+                    vec![int_attribute("axis", 0)],
+                ),
                 node("Mul", &["values", "idf_of_ids"], "tfidf", vec![]),
                 node("Mul", &["tfidf", "tfidf"], "squares", vec![]),
-                node("ReduceSum", &["squares", "axis0"], "sum_squares", vec![int_attribute("keepdims", 1)]),
+                node(
+                    "ReduceSum",
+                    &["squares", "axis0"],
+                    "sum_squares",
+                    vec![int_attribute("keepdims", 1)],
+                ),
                 node("Sqrt", &["sum_squares"], "norm", vec![]),
                 node("Max", &["norm", "eps"], "safe_norm", vec![]),
                 node("Div", &["tfidf", "safe_norm"], "unit", vec![]),
                 node("Unsqueeze", &["unit", "axis0"], "row", vec![]),
-                node("Gather", &["weights", "ids"], "rows", vec![int_attribute("axis", 0)]),
+                node(
+                    "Gather",
+                    &["weights", "ids"],
+                    "rows",
+                    vec![int_attribute("axis", 0)],
+                ),
                 node("MatMul", &["row", "rows"], "scores", vec![]),
                 node("Add", &["scores", "bias"], "logits", vec![]),
                 node("Mul", &["logits", "inv_temperature"], "calibrated", vec![]),
-                node("Softmax", &["calibrated"], "probs", vec![int_attribute("axis", -1)]),
+                node(
+                    "Softmax",
+                    &["calibrated"],
+                    "probs",
+                    vec![int_attribute("axis", -1)],
+                ),
             ],
             ..Default::default()
         };
         let model = pb::ModelProto {
             ir_version: 8,
-            opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 13 }],
+            opset_import: vec![pb::OperatorSetIdProto {
+                domain: String::new(),
+                version: 13,
+            }],
             producer_name: "edge-chatbot trainer".into(),
             producer_version: env!("CARGO_PKG_VERSION").into(),
             graph: Some(graph),
             metadata_props: metadata
                 .iter()
-                .map(|(k, v)| pb::StringStringEntryProto { key: (*k).into(), value: v.clone() })
+                .map(|(k, v)| pb::StringStringEntryProto {
+                    key: (*k).into(),
+                    value: v.clone(),
+                })
                 .collect(),
             ..Default::default()
         };

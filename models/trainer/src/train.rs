@@ -60,18 +60,28 @@ struct Row {
 
 /// Trains a model. `language_examples` train the language identifier (with any examples of
 /// `examples` that carry a language).
-pub fn train(examples: &[Example], language_examples: &[Example], options: &Options) -> Result<Trained> {
+pub fn train(
+    examples: &[Example],
+    language_examples: &[Example],
+    options: &Options,
+) -> Result<Trained> {
     let mut labels: Vec<String> = examples.iter().filter_map(|e| e.intent.clone()).collect();
     labels.sort();
     labels.dedup();
     if labels.len() < 2 {
-        bail!("training needs at least two intents, found {}", labels.len());
+        bail!(
+            "training needs at least two intents, found {}",
+            labels.len()
+        );
     }
     let classes = labels.len();
     let buckets = options
         .buckets
         .unwrap_or_else(|| ((MAX_MODEL_BYTES / (4 * classes)) as u32).min(1 << 16));
-    let features = FeatureConfig { buckets, ..FeatureConfig::default() };
+    let features = FeatureConfig {
+        buckets,
+        ..FeatureConfig::default()
+    };
 
     // Term frequencies per example, then IDF over the whole training set.
     let extracted: Vec<(nlu::Features, usize)> = examples
@@ -90,15 +100,29 @@ pub fn train(examples: &[Example], language_examples: &[Example], options: &Opti
         }
     }
     let n_docs = extracted.len() as f32;
-    let idf: Vec<f32> = df.iter().map(|d| ((1.0 + n_docs) / (1.0 + *d as f32)).ln() + 1.0).collect();
+    let idf: Vec<f32> = df
+        .iter()
+        .map(|d| ((1.0 + n_docs) / (1.0 + *d as f32)).ln() + 1.0)
+        .collect();
     let rows: Vec<Row> = extracted
         .iter()
         .map(|(f, label)| {
-            let (ids, values) = (f.ids.clone(), f.counts.iter().map(|c| (1.0 + c.ln())).collect::<Vec<f32>>());
-            let mut x: Vec<f32> = ids.iter().zip(&values).map(|(id, v)| v * idf[*id as usize]).collect();
+            let (ids, values) = (
+                f.ids.clone(),
+                f.counts.iter().map(|c| 1.0 + c.ln()).collect::<Vec<f32>>(),
+            );
+            let mut x: Vec<f32> = ids
+                .iter()
+                .zip(&values)
+                .map(|(id, v)| v * idf[*id as usize])
+                .collect();
             let norm = x.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
             x.iter_mut().for_each(|v| *v /= norm);
-            Row { ids, x, label: *label }
+            Row {
+                ids,
+                x,
+                label: *label,
+            }
         })
         .collect();
 
@@ -124,12 +148,24 @@ pub fn train(examples: &[Example], language_examples: &[Example], options: &Opti
     let mut fit = Vec::new();
     for members in &mut by_class {
         rng.shuffle(members);
-        let take = if members.len() >= 5 { members.len().div_ceil(10) } else { 0 };
+        let take = if members.len() >= 5 {
+            members.len().div_ceil(10)
+        } else {
+            0
+        };
         holdout.extend_from_slice(&members[..take]);
         fit.extend_from_slice(&members[take..]);
     }
     progress.set_message("calibrating");
-    let (w, b) = sgd(&rows, &fit, buckets as usize, classes, options, &mut rng, &progress);
+    let (w, b) = sgd(
+        &rows,
+        &fit,
+        buckets as usize,
+        classes,
+        options,
+        &mut rng,
+        &progress,
+    );
     let oos = labels.iter().position(|l| l == OUT_OF_SCOPE);
     let logits: Vec<(Vec<f32>, usize)> = holdout
         .iter()
@@ -141,7 +177,15 @@ pub fn train(examples: &[Example], language_examples: &[Example], options: &Opti
     // ...then fit on everything.
     progress.set_message("training");
     let all: Vec<usize> = (0..rows.len()).collect();
-    let (weights, bias) = sgd(&rows, &all, buckets as usize, classes, options, &mut rng, &progress);
+    let (weights, bias) = sgd(
+        &rows,
+        &all,
+        buckets as usize,
+        classes,
+        options,
+        &mut rng,
+        &progress,
+    );
     progress.finish_and_clear();
 
     let language = LanguageModel::train(
@@ -157,7 +201,14 @@ pub fn train(examples: &[Example], language_examples: &[Example], options: &Opti
             out_of_scope_label: oos.map(|i| labels[i].clone()),
             out_of_scope_threshold: threshold,
         },
-        model: LinearModel { idf, weights, bias, temperature, classes, max_features: features.max_features as usize },
+        model: LinearModel {
+            idf,
+            weights,
+            bias,
+            temperature,
+            classes,
+            max_features: features.max_features as usize,
+        },
         labels,
         language,
     })
@@ -265,7 +316,11 @@ fn fit_threshold(logits: &[(Vec<f32>, usize)], temperature: f32, oos: Option<usi
                     .map(|(i, v)| (i, *v))
                     .unwrap_or((0, 0.0));
                 let oos_p = oos.map_or(0.0, |o| p[o]);
-                let predicted = if oos_p > best_p || best_p < tau { oos } else { Some(best) };
+                let predicted = if oos_p > best_p || best_p < tau {
+                    oos
+                } else {
+                    Some(best)
+                };
                 predicted == Some(*label)
             })
             .count()

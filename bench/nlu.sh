@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# NLU benchmarks, each side by side with its baseline in one run:
+#  1. BANKING77: our trainer vs scikit-learn TF-IDF + LinearSVC (accuracy, training time);
+#  2. the shop model on its held-out split (per-language accuracy, analyze p50/p99);
+#  3. the nlu component per request (fresh instance + analyze), pre-initialized vs not.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup
+data=../shared/data/banking77
+python3 -c "import sklearn" 2>/dev/null || python3 -m pip install --quiet scikit-learn
+cargo build --release -p trainer -p host
+target/release/host build -f spin.toml >/dev/null
+
+if [ -f "$data/train.jsonl" ]; then
+  out=$(mktemp -d)
+  start=$(date +%s.%N)
+  target/release/trainer train --data "$data/train.jsonl" --out "$out/banking77" 2>/dev/null
+  ours_s=$(echo "$(date +%s.%N) - $start" | bc)
+  ours=$(target/release/trainer eval --model "$out/banking77" --data "$data/test.jsonl" --json)
+  size=$(stat -c %s "$out/banking77/model.onnx")
+  base=$(python3 bench/banking77_baseline.py "$data/train.jsonl" "$data/test.jsonl")
+  python3 - "$ours" "$base" "$ours_s" "$size" <<'PY'
+import json, sys
+ours, base, secs, size = json.loads(sys.argv[1]), json.loads(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+print("BANKING77 (train split -> test split)")
+print(f"  ours (hashed TF-IDF + softmax, ONNX/tract): accuracy {ours['accuracy']*100:.2f}%  train {secs:.1f}s  model {size/1e6:.1f} MB  analyze p50 {ours['p50_us']:.0f} us p99 {ours['p99_us']:.0f} us")
+print(f"  scikit-learn TF-IDF + LinearSVC:            accuracy {base['accuracy']*100:.2f}%  train {base['train_seconds']:.1f}s")
+PY
+  rm -rf "$out"
+else
+  echo "BANKING77 not found under $data: skipped"
+fi
+
+echo "Shop model (models/shop on models/data/shop/test.jsonl, with the rules)"
+target/release/trainer eval --model models/shop --data models/data/shop/test.jsonl --rules models/rules --json | python3 -c '
+import json, sys
+m = json.load(sys.stdin)
+print(f"  accuracy {m[\"accuracy\"]*100:.1f}%  in-scope {m[\"in_scope_accuracy\"]*100:.1f}%  oos recall {m[\"oos_recall\"]*100:.1f}%  oos precision {m[\"oos_precision\"]*100:.1f}%  macro F1 {m[\"macro_f1\"]:.3f}  p50 {m[\"p50_us\"]:.0f} us  p99 {m[\"p99_us\"]:.0f} us")
+for lang, l in m["by_language"].items():
+    print(f"  {lang}: n {l[\"n\"]}  accuracy {l[\"accuracy\"]*100:.1f}%  oos recall {l[\"oos_recall\"]*100:.1f}%  language detected {l[\"language_id_accuracy\"]*100:.1f}%")
+'
+
+echo "nlu component per request (fresh instance + analyze)"
+cargo bench -q -p host --bench nlu_component 2>/dev/null

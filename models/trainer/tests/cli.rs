@@ -1,0 +1,220 @@
+//! The trainer's command-line contract.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn trainer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(args)
+        .output()
+        .expect("trainer runs")
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = root()
+        .join("target/test-state")
+        .join(format!("trainer-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn retraining_reproduces_the_shipped_shop_model() {
+    let out = temp("reproduce");
+    let data = root().join("models/data/shop/train.jsonl");
+    let result = trainer(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    for file in ["model.onnx", "labels.json", "config.json", "language.bin"] {
+        let shipped = std::fs::read(root().join("models/shop").join(file)).unwrap();
+        let fresh = std::fs::read(out.join(file)).unwrap();
+        assert!(
+            shipped == fresh,
+            "{file} differs: run the command in models/README.md and commit models/shop"
+        );
+    }
+}
+
+#[test]
+fn bad_input_files_name_the_line() {
+    let dir = temp("bad-input");
+    let cases = [
+        (
+            "not-json.jsonl",
+            "{\"text\": \"hi\", \"intent\": \"greeting\"}\nnot json\n",
+            ":2: not JSON",
+        ),
+        (
+            "no-intent.jsonl",
+            "{\"text\": \"hi\"}\n",
+            ":1: missing field `intent`",
+        ),
+        (
+            "no-text.jsonl",
+            "{\"intent\": \"greeting\"}\n",
+            ":1: missing field `text`",
+        ),
+        (
+            "empty-text.jsonl",
+            "{\"text\": \"hi\", \"intent\": \"a\"}\n{\"text\": \"  \", \"intent\": \"greeting\"}\n",
+            ":2: `text` is empty",
+        ),
+        (
+            "bad-lang.jsonl",
+            "{\"text\": \"hi\", \"intent\": \"a\", \"lang\": \"de\"}\n",
+            ":1: unknown `lang`",
+        ),
+    ];
+    for (name, content, needle) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        let result = trainer(&[
+            "train",
+            "--data",
+            path.to_str().unwrap(),
+            "--out",
+            dir.join("m").to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(!result.status.success(), "{name}");
+        assert!(
+            stderr.contains(name) && stderr.contains(needle),
+            "{name}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn eval_json_is_one_object_and_unknown_labels_are_errors() {
+    let dir = temp("eval");
+    let test = dir.join("test.jsonl");
+    std::fs::write(
+        &test,
+        "{\"text\": \"where is my order\", \"intent\": \"order_status\", \"lang\": \"en\"}\n{\"text\": \"mikor vagytok nyitva\", \"intent\": \"opening_hours\", \"lang\": \"hu\"}\n{\"text\": \"what is the capital of France\", \"intent\": \"out_of_scope\"}\n",
+    )
+    .unwrap();
+    let model = root().join("models/shop");
+    let report = dir.join("report.html");
+    let result = trainer(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        test.to_str().unwrap(),
+        "--json",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let stdout = String::from_utf8(result.stdout).unwrap();
+    assert_eq!(stdout.trim().lines().count(), 1, "{stdout}");
+    let metrics: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    for key in [
+        "n",
+        "accuracy",
+        "in_scope_accuracy",
+        "oos_recall",
+        "oos_precision",
+        "macro_f1",
+        "p50_us",
+        "p99_us",
+    ] {
+        assert!(metrics.get(key).is_some(), "missing {key}: {metrics}");
+    }
+    assert_eq!(metrics["n"], 3);
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("<svg") && html.contains("Most confused pairs"));
+
+    std::fs::write(&test, "{\"text\": \"hi\", \"intent\": \"greeting\"}\n{\"text\": \"x\", \"intent\": \"no_such_intent\"}\n").unwrap();
+    let result = trainer(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        test.to_str().unwrap(),
+        "--json",
+    ]);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success());
+    assert!(
+        stderr.contains("test.jsonl:2") && stderr.contains("no_such_intent"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_model_and_another_seed_another() {
+    let dir = temp("seed");
+    let data = dir.join("train.jsonl");
+    let mut lines = String::new();
+    for (intent, texts) in [
+        (
+            "greeting",
+            [
+                "hello",
+                "hi there",
+                "good morning",
+                "hey",
+                "howdy",
+                "hello friend",
+            ],
+        ),
+        (
+            "thanks",
+            [
+                "thanks",
+                "thank you",
+                "many thanks",
+                "cheers",
+                "thx a lot",
+                "thank you so much",
+            ],
+        ),
+    ] {
+        for text in texts {
+            lines += &format!("{{\"text\": \"{text}\", \"intent\": \"{intent}\"}}\n");
+        }
+    }
+    std::fs::write(&data, lines).unwrap();
+    let train = |out: &str, seed: &str| {
+        let out = dir.join(out);
+        let result = trainer(&[
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--seed",
+            seed,
+            "--epochs",
+            "5",
+        ]);
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        std::fs::read(out.join("model.onnx")).unwrap()
+    };
+    let (a, b, c) = (train("a", "1"), train("b", "1"), train("c", "2"));
+    assert!(a == b, "same seed, same bytes");
+    assert!(a != c, "another seed shuffles differently");
+}
