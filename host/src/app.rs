@@ -24,6 +24,8 @@ pub struct Settings {
     /// Where SQLite files and the compiled-component cache live (default: `.spin/` beside
     /// the manifest).
     pub state_dir: Option<PathBuf>,
+    /// Where compiled components are cached (default: `cache/` in the state directory).
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// A served component.
@@ -85,7 +87,11 @@ impl App {
             .clone()
             .unwrap_or_else(|| manifest.dir.join(".spin"));
         let state = StateDir::open(&state_dir)?;
-        let cache = ComponentCache::new(&engine, &state_dir.join("cache"))?;
+        let cache_dir = settings
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| state_dir.join("cache"));
+        let cache = ComponentCache::new(&engine, &cache_dir)?;
 
         let mut linker = Linker::<InstanceState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;

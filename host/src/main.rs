@@ -58,6 +58,10 @@ enum Command {
         /// [default: .spin beside the manifest].
         #[arg(long)]
         state_dir: Option<PathBuf>,
+        /// Directory for the compiled-component cache [default: <state-dir>/cache]. Several
+        /// hosts may share one.
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
         /// Largest accepted request body in bytes; larger gets 413.
         #[arg(long, default_value_t = 1024 * 1024)]
         max_body_bytes: usize,
@@ -109,6 +113,7 @@ fn run() -> Result<()> {
             listen,
             build,
             state_dir,
+            cache_dir,
             max_body_bytes,
             timeout_ms,
         } => {
@@ -118,6 +123,7 @@ fn run() -> Result<()> {
             let settings = app::Settings {
                 manifest: from,
                 state_dir,
+                cache_dir,
             };
             let engine = app::engine()?;
             let app = app::App::load(engine, &settings, |name| std::env::var(name).ok())?;

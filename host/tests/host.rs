@@ -1,7 +1,7 @@
 //! Integration tests of the local host with the test components in tests/fixtures
 //! (built by scripts/test before the suite runs).
 
-use e2e::{HostOptions, HostProcess, get, post, temp_dir, workspace_root};
+use e2e::{HostOptions, HostProcess, get, post, shared_cache_dir, temp_dir, workspace_root};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
@@ -26,6 +26,7 @@ fn start_with(
         manifest: fixtures(),
         state_dir,
         args: args.iter().map(|a| a.to_string()).collect(),
+        cache_dir: Some(shared_cache_dir()),
         env: vars,
     })
 }
@@ -163,21 +164,44 @@ fn sqlite_and_key_value_persist_across_requests_and_restarts() {
 #[test]
 fn compiled_components_are_cached_across_restarts() {
     let state = temp_dir("cache");
-    let first = start_with(state.clone(), &[], &[]).unwrap();
+    std::fs::create_dir_all(&state).unwrap();
+    // A small app, so the first (uncached) start compiles little.
+    let manifest = state.join("spin.toml");
+    let empty = workspace_root().join("target/wasm32-wasip2/release/empty.wasm");
+    std::fs::write(
+        &manifest,
+        format!(
+            "spin_manifest_version = 2\n[application]\nname = \"cache\"\n[[trigger.http]]\nroute = \"/probe/ok\"\ncomponent = \"empty\"\n[component.empty]\nsource = {:?}\n",
+            empty.display().to_string()
+        ),
+    )
+    .unwrap();
+    let start = || {
+        HostProcess::start(HostOptions {
+            binary: PathBuf::from(env!("CARGO_BIN_EXE_host")),
+            manifest: manifest.clone(),
+            state_dir: state.clone(),
+            args: vec![],
+            cache_dir: None, // its own, in the state directory: starts empty
+            env: vec![("SPIN_VARIABLE_FIXTURE_SECRET", "x".into())],
+        })
+        .unwrap()
+    };
+    let first = start();
     assert!(
         first.log().contains("component compiled"),
         "{}",
         first.log()
     );
     first.stop();
-    let second = start_with(state, &[], &[]).unwrap();
+    let second = start();
     let log = second.log();
     assert!(!log.contains("component compiled"), "{log}");
     assert!(
         log.contains("compiled component loaded from cache"),
         "{log}"
     );
-    assert_eq!(get(&format!("{}/probe/ok", second.base_url)).body, "ok");
+    assert_eq!(get(&format!("{}/probe/ok", second.base_url)).status, 200);
 }
 
 /// A one-shot HTTP server on a free port; returns its port.
@@ -323,6 +347,7 @@ fn a_manifest_dependency_matching_no_import_fails_at_start_up() {
         manifest: path,
         state_dir: dir.join("state"),
         args: vec![],
+        cache_dir: Some(shared_cache_dir()),
         env: vec![("SPIN_VARIABLE_FIXTURE_SECRET", "x".into())],
     }) {
         Ok(_) => panic!("started with a dependency nothing imports"),

@@ -44,6 +44,8 @@ pub struct HostOptions<'a> {
     pub state_dir: PathBuf,
     /// Extra arguments after `up`.
     pub args: Vec<String>,
+    /// The compiled-component cache; `None` keeps it in the state directory.
+    pub cache_dir: Option<PathBuf>,
     /// Environment variables (e.g. `SPIN_VARIABLE_*`).
     pub env: Vec<(&'a str, String)>,
 }
@@ -65,6 +67,12 @@ impl HostProcess {
             .arg(&options.manifest)
             .args(["--listen", "127.0.0.1:0", "--state-dir"])
             .arg(&options.state_dir)
+            .args(
+                options
+                    .cache_dir
+                    .iter()
+                    .flat_map(|dir| [std::ffi::OsStr::new("--cache-dir"), dir.as_os_str()]),
+            )
             .args(&options.args)
             .env_remove("RUST_BACKTRACE")
             .stdout(Stdio::piped())
@@ -117,6 +125,15 @@ impl Drop for HostProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The compiled-component cache the tests share, so each host start does not recompile the
+/// (large) nlu component.
+pub fn shared_cache_dir() -> PathBuf {
+    workspace_root()
+        .join("target")
+        .join("test-state")
+        .join("cache")
 }
 
 /// A fresh directory under the target dir for one test's state.
@@ -226,6 +243,7 @@ impl App {
             manifest: workspace_root().join("spin.toml"),
             state_dir: temp_dir("e2e"),
             args: Vec::new(),
+            cache_dir: Some(shared_cache_dir()),
             env: vec![
                 ("SPIN_VARIABLE_META_APP_SECRET", app_secret.clone()),
                 ("SPIN_VARIABLE_META_VERIFY_TOKEN", verify_token.clone()),
