@@ -4,7 +4,7 @@
 use crate::app::App;
 use crate::state::InstanceState;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::{Request, Response, StatusCode};
@@ -115,23 +115,16 @@ async fn invoke(
         .get(hyper::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limits.max_body_bytes as u64) {
+    if declared.is_some_and(|len| len > DRAIN_LIMIT as u64) {
+        // Too big to even read: answer at once (the connection is closed afterwards).
         return too_large(limits);
     }
     let (mut parts, body) = req.into_parts();
-    let body = match Limited::new(body, limits.max_body_bytes).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            return too_large(limits);
-        }
-        Err(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                &format!("cannot read the request body: {e}"),
-            );
+    let body = match read_body(body, limits.max_body_bytes).await {
+        BodyRead::Complete(body) => body,
+        BodyRead::TooLarge => return too_large(limits),
+        BodyRead::Failed(e) => {
+            return json_error(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {e}"));
         }
     };
 
@@ -219,6 +212,48 @@ async fn invoke(
             )
         }
     }
+}
+
+/// Bodies over the limit but under this size are read to the end and discarded before the
+/// 413, so a client that sends the whole body before reading sees the answer instead of a
+/// reset connection.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+
+/// How long reading a request body may take.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+enum BodyRead {
+    Complete(Bytes),
+    TooLarge,
+    Failed(String),
+}
+
+async fn read_body(mut body: Incoming, limit: usize) -> BodyRead {
+    let deadline = tokio::time::Instant::now() + BODY_READ_TIMEOUT;
+    let mut buffer = bytes::BytesMut::new();
+    let mut total = 0usize;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) if total > limit => return BodyRead::TooLarge,
+            Err(_) => return BodyRead::Failed("timed out".into()),
+            Ok(None) => break,
+            Ok(Some(Err(_))) if total > limit => return BodyRead::TooLarge,
+            Ok(Some(Err(e))) => return BodyRead::Failed(e.to_string()),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            total += data.len();
+            if total > DRAIN_LIMIT {
+                return BodyRead::TooLarge;
+            }
+            if total > limit {
+                buffer.clear();
+            } else {
+                buffer.extend_from_slice(&data);
+            }
+        }
+    }
+    if total > limit { BodyRead::TooLarge } else { BodyRead::Complete(buffer.freeze()) }
 }
 
 fn too_large(limits: Limits) -> Response<HyperOutgoingBody> {
