@@ -20,11 +20,13 @@ target/release/host build -f tests/fixtures/spin.toml >/dev/null
 
 state=$(mktemp -d)
 SPIN_VARIABLE_FIXTURE_SECRET=bench target/release/host up -f tests/fixtures/spin.toml \
-  --listen 127.0.0.1:0 --state-dir "$state" >"$state/out" 2>"$state/log" &
+  --listen 127.0.0.1:0 --state-dir "$state" --cache-dir target/bench-cache >"$state/out" 2>"$state/log" &
 host_pid=$!
 trap 'kill $host_pid 2>/dev/null; rm -rf "$state"' EXIT
-for _ in $(seq 100); do grep -q '^Serving' "$state/out" 2>/dev/null && break; sleep 0.1; done
+# The first start compiles the components (cached in target/bench-cache afterwards).
+for _ in $(seq 1200); do grep -q '^Serving' "$state/out" 2>/dev/null && break; sleep 0.1; done
 base=$(sed -n 's/^Serving //p' "$state/out")
+[ -n "$base" ] || { echo "host did not start:"; cat "$state/log"; exit 1; }
 
 empty="$base/empty"
 verify="$base/webhooks/messenger?hub.mode=subscribe&hub.verify_token=bench-token&hub.challenge=42"

@@ -32,13 +32,15 @@ else
 fi
 
 echo "Shop model (models/shop on models/data/shop/test.jsonl, with the rules)"
-target/release/trainer eval --model models/shop --data models/data/shop/test.jsonl --rules models/rules --json | python3 -c '
+shop=$(target/release/trainer eval --model models/shop --data models/data/shop/test.jsonl --rules models/rules --json)
+python3 - "$shop" <<'PY'
 import json, sys
-m = json.load(sys.stdin)
-print(f"  accuracy {m[\"accuracy\"]*100:.1f}%  in-scope {m[\"in_scope_accuracy\"]*100:.1f}%  oos recall {m[\"oos_recall\"]*100:.1f}%  oos precision {m[\"oos_precision\"]*100:.1f}%  macro F1 {m[\"macro_f1\"]:.3f}  p50 {m[\"p50_us\"]:.0f} us  p99 {m[\"p99_us\"]:.0f} us")
+m = json.loads(sys.argv[1])
+print(f"  accuracy {m['accuracy']*100:.1f}%  in-scope {m['in_scope_accuracy']*100:.1f}%  oos recall {m['oos_recall']*100:.1f}%  "
+      f"oos precision {m['oos_precision']*100:.1f}%  macro F1 {m['macro_f1']:.3f}  p50 {m['p50_us']:.0f} us  p99 {m['p99_us']:.0f} us")
 for lang, l in m["by_language"].items():
-    print(f"  {lang}: n {l[\"n\"]}  accuracy {l[\"accuracy\"]*100:.1f}%  oos recall {l[\"oos_recall\"]*100:.1f}%  language detected {l[\"language_id_accuracy\"]*100:.1f}%")
-'
+    print(f"  {lang}: n {l['n']}  accuracy {l['accuracy']*100:.1f}%  oos recall {l['oos_recall']*100:.1f}%  language detected {l['language_id_accuracy']*100:.1f}%")
+PY
 
 echo "nlu component per request (fresh instance + analyze)"
 cargo bench -q -p host --bench nlu_component 2>/dev/null
