@@ -27,6 +27,16 @@ impl WasiView for State {
     }
 }
 
+fn fresh_store(engine: &Engine) -> Store<State> {
+    Store::new(
+        engine,
+        State {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        },
+    )
+}
+
 const TEXTS: &[&str] = &[
     "Hol van a rendelésem? #HU-10234",
     "ile kosztuje wysyłka do Polski",
@@ -70,13 +80,7 @@ fn main() -> wasmtime::Result<()> {
             for i in 0..iterations / 10 {
                 let text = TEXTS[(round + i) % TEXTS.len()];
                 let started = Instant::now();
-                let mut store = Store::new(
-                    &engine,
-                    State {
-                        wasi: WasiCtx::builder().build(),
-                        table: ResourceTable::new(),
-                    },
-                );
+                let mut store = fresh_store(&engine);
                 let nlu = pres[v].1.instantiate(&mut store)?;
                 let analysis = nlu.chatbot_nlu_analyzer().call_analyze(&mut store, text)?;
                 std::hint::black_box(analysis);
@@ -89,24 +93,12 @@ fn main() -> wasmtime::Result<()> {
     let mut instantiate_only = Vec::new();
     for _ in 0..1000 {
         let started = Instant::now();
-        let mut store = Store::new(
-            &engine,
-            State {
-                wasi: WasiCtx::builder().build(),
-                table: ResourceTable::new(),
-            },
-        );
+        let mut store = fresh_store(&engine);
         std::hint::black_box(pres[0].1.instantiate(&mut store)?);
         instantiate_only.push(started.elapsed().as_secs_f64() * 1e6);
     }
     let mut analyze_only = Vec::new();
-    let mut store = Store::new(
-        &engine,
-        State {
-            wasi: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
-        },
-    );
+    let mut store = fresh_store(&engine);
     let kept = pres[0].1.instantiate(&mut store)?;
     for i in 0..1000 {
         let started = Instant::now();

@@ -124,7 +124,10 @@ async fn invoke(
         BodyRead::Complete(body) => body,
         BodyRead::TooLarge => return too_large(limits),
         BodyRead::Failed(e) => {
-            return json_error(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {e}"));
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                &format!("cannot read the request body: {e}"),
+            );
         }
     };
 
@@ -253,7 +256,11 @@ async fn read_body(mut body: Incoming, limit: usize) -> BodyRead {
             }
         }
     }
-    if total > limit { BodyRead::TooLarge } else { BodyRead::Complete(buffer.freeze()) }
+    if total > limit {
+        BodyRead::TooLarge
+    } else {
+        BodyRead::Complete(buffer.freeze())
+    }
 }
 
 fn too_large(limits: Limits) -> Response<HyperOutgoingBody> {

@@ -107,12 +107,7 @@ impl sqlite::Host for InstanceState {}
 
 impl sqlite::HostConnection for InstanceState {
     fn open(&mut self, database: String) -> Result<Resource<SqliteConnection>, sqlite::Error> {
-        if !self
-            .component
-            .sqlite_databases
-            .iter()
-            .any(|d| *d == database)
-        {
+        if !self.component.sqlite_databases.contains(&database) {
             return Err(sqlite::Error::AccessDenied);
         }
         if database != "default" {
@@ -192,7 +187,7 @@ impl key_value::Host for InstanceState {}
 
 impl key_value::HostStore for InstanceState {
     fn open(&mut self, label: String) -> Result<Resource<KeyValueStore>, key_value::Error> {
-        if !self.component.key_value_stores.iter().any(|s| *s == label) {
+        if !self.component.key_value_stores.contains(&label) {
             return Err(key_value::Error::AccessDenied);
         }
         if label != "default" {

@@ -248,7 +248,8 @@ mod tests {
             s[last] = if s[last] == b'0' { b'1' } else { b'0' };
             String::from_utf8(s).unwrap()
         };
-        let cases: Vec<(Option<&str>, &[u8], Result<(), RejectKind>)> = vec![
+        type Case<'a> = (Option<&'a str>, &'a [u8], Result<(), RejectKind>);
+        let cases: Vec<Case<'_>> = vec![
             (Some(&good), body, Ok(())),
             (Some(&upper), body, Ok(())),
             (None, body, Err(RejectKind::MissingSignature)),

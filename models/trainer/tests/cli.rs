@@ -14,6 +14,17 @@ fn trainer(args: &[&str]) -> Output {
         .expect("trainer runs")
 }
 
+/// Runs the trainer and asserts it succeeded.
+fn trainer_ok(args: &[&str]) -> Output {
+    let result = trainer(args);
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    result
+}
+
 fn temp(name: &str) -> PathBuf {
     let dir = root()
         .join("target/test-state")
@@ -27,18 +38,13 @@ fn temp(name: &str) -> PathBuf {
 fn retraining_reproduces_the_shipped_shop_model() {
     let out = temp("reproduce");
     let data = root().join("models/data/shop/train.jsonl");
-    let result = trainer(&[
+    trainer_ok(&[
         "train",
         "--data",
         data.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
     for file in ["model.onnx", "labels.json", "config.json", "language.bin"] {
         let shipped = std::fs::read(root().join("models/shop").join(file)).unwrap();
         let fresh = std::fs::read(out.join(file)).unwrap();
@@ -109,7 +115,7 @@ fn eval_json_is_one_object_and_unknown_labels_are_errors() {
     .unwrap();
     let model = root().join("models/shop");
     let report = dir.join("report.html");
-    let result = trainer(&[
+    let result = trainer_ok(&[
         "eval",
         "--model",
         model.to_str().unwrap(),
@@ -119,11 +125,6 @@ fn eval_json_is_one_object_and_unknown_labels_are_errors() {
         "--report",
         report.to_str().unwrap(),
     ]);
-    assert!(
-        result.status.success(),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
     let stdout = String::from_utf8(result.stdout).unwrap();
     assert_eq!(stdout.trim().lines().count(), 1, "{stdout}");
     let metrics: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
@@ -196,7 +197,7 @@ fn the_same_seed_gives_the_same_model_and_another_seed_another() {
     std::fs::write(&data, lines).unwrap();
     let train = |out: &str, seed: &str| {
         let out = dir.join(out);
-        let result = trainer(&[
+        trainer_ok(&[
             "train",
             "--data",
             data.to_str().unwrap(),
@@ -207,11 +208,6 @@ fn the_same_seed_gives_the_same_model_and_another_seed_another() {
             "--epochs",
             "5",
         ]);
-        assert!(
-            result.status.success(),
-            "{}",
-            String::from_utf8_lossy(&result.stderr)
-        );
         std::fs::read(out.join("model.onnx")).unwrap()
     };
     let (a, b, c) = (train("a", "1"), train("b", "1"), train("c", "2"));
