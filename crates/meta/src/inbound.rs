@@ -1,0 +1,621 @@
+//! Webhook events in.
+
+use serde::Deserialize;
+use std::fmt;
+
+/// Where a conversation happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// Facebook Messenger (customer id: the page-scoped id, PSID).
+    Messenger,
+    /// WhatsApp Cloud API (customer id: the phone number, `wa_id`).
+    WhatsApp,
+    /// The JSON web chat.
+    WebChat,
+}
+
+impl Channel {
+    /// The name stored in the database and used in APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Messenger => "messenger",
+            Channel::WhatsApp => "whatsapp",
+            Channel::WebChat => "webchat",
+        }
+    }
+
+    /// Parses [`Channel::as_str`] back.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Channel::Messenger, Channel::WhatsApp, Channel::WebChat]
+            .into_iter()
+            .find(|c| c.as_str() == name)
+    }
+}
+
+/// What the customer sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    /// A text message.
+    Text(String),
+    /// A button press: a Messenger postback or quick reply, a WhatsApp button or list reply.
+    Payload {
+        /// The payload (id) we attached to the button.
+        payload: String,
+        /// The button's title as the customer saw it.
+        title: Option<String>,
+    },
+    /// Something that is not text (image, sticker, audio, video, location, file, ...).
+    NonText(String),
+}
+
+/// One customer event worth handling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundEvent {
+    /// The channel it came from.
+    pub channel: Channel,
+    /// Meta's id of the message (Messenger `mid`, WhatsApp `id`): the dedupe key.
+    pub message_id: String,
+    /// The customer (PSID or WhatsApp number).
+    pub customer_id: String,
+    /// The customer's profile name, when the platform sends it (WhatsApp `contacts`).
+    pub customer_name: Option<String>,
+    /// The business side: the page id, or the WhatsApp `phone_number_id` to send from.
+    pub business_id: String,
+    /// When the customer sent it, in milliseconds since the epoch.
+    pub timestamp_ms: i64,
+    /// What was sent.
+    pub kind: EventKind,
+}
+
+/// A webhook body that could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    message: String,
+}
+
+impl ParseError {
+    fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+#[derive(Deserialize)]
+struct Envelope<E> {
+    object: String,
+    #[serde(default = "Vec::new")]
+    entry: Vec<E>,
+}
+
+#[derive(Deserialize)]
+struct MessengerEntry {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    messaging: Vec<MessengerEvent>,
+}
+
+#[derive(Deserialize)]
+struct Id {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct MessengerEvent {
+    sender: Option<Id>,
+    recipient: Option<Id>,
+    #[serde(default)]
+    timestamp: i64,
+    message: Option<MessengerMessage>,
+    postback: Option<MessengerPostback>,
+}
+
+#[derive(Deserialize)]
+struct MessengerMessage {
+    mid: Option<String>,
+    text: Option<String>,
+    quick_reply: Option<Payload>,
+    #[serde(default)]
+    attachments: Vec<Attachment>,
+    #[serde(default)]
+    is_echo: bool,
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    payload: String,
+}
+
+#[derive(Deserialize)]
+struct Attachment {
+    #[serde(rename = "type", default)]
+    kind: String,
+}
+
+#[derive(Deserialize)]
+struct MessengerPostback {
+    mid: Option<String>,
+    title: Option<String>,
+    payload: Option<String>,
+}
+
+/// Parses a Messenger webhook body (`object: "page"`).
+///
+/// # Errors
+///
+/// Not JSON, not an object of the expected shape, or another `object` type.
+pub fn parse_messenger(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
+    let envelope: Envelope<MessengerEntry> = serde_json::from_slice(body)
+        .map_err(|e| ParseError::new(format!("malformed Messenger payload: {e}")))?;
+    if envelope.object != "page" {
+        return Err(ParseError::new(format!(
+            "expected object \"page\", got {:?}",
+            envelope.object
+        )));
+    }
+    let mut events = Vec::new();
+    for entry in envelope.entry {
+        for event in entry.messaging {
+            let (Some(sender), Some(recipient)) = (event.sender, event.recipient) else {
+                continue;
+            };
+            let (message_id, kind) = if let Some(message) = event.message {
+                if message.is_echo {
+                    continue;
+                }
+                let Some(mid) = message.mid else { continue };
+                let kind = if let Some(quick) = message.quick_reply {
+                    EventKind::Payload {
+                        payload: quick.payload,
+                        title: message.text,
+                    }
+                } else if let Some(text) = message.text {
+                    EventKind::Text(text)
+                } else if let Some(first) = message.attachments.first() {
+                    EventKind::NonText(if first.kind.is_empty() {
+                        "attachment".into()
+                    } else {
+                        first.kind.clone()
+                    })
+                } else {
+                    continue;
+                };
+                (mid, kind)
+            } else if let Some(postback) = event.postback {
+                let Some(payload) = postback.payload else {
+                    continue;
+                };
+                // Postbacks from the persistent menu may lack a mid; derive a stable one.
+                let mid = postback.mid.unwrap_or_else(|| {
+                    format!("postback:{}:{}:{payload}", sender.id, event.timestamp)
+                });
+                (
+                    mid,
+                    EventKind::Payload {
+                        payload,
+                        title: postback.title,
+                    },
+                )
+            } else {
+                // Deliveries, reads, reactions, referrals, ...: nothing to answer.
+                continue;
+            };
+            let business_id = if recipient.id.is_empty() {
+                entry.id.clone()
+            } else {
+                recipient.id
+            };
+            events.push(InboundEvent {
+                channel: Channel::Messenger,
+                message_id,
+                customer_id: sender.id,
+                customer_name: None,
+                business_id,
+                timestamp_ms: event.timestamp,
+                kind,
+            });
+        }
+    }
+    events.sort_by_key(|e| e.timestamp_ms);
+    Ok(events)
+}
+
+#[derive(Deserialize)]
+struct WhatsAppEntry {
+    #[serde(default)]
+    changes: Vec<WhatsAppChange>,
+}
+
+#[derive(Deserialize)]
+struct WhatsAppChange {
+    value: Option<WhatsAppValue>,
+}
+
+#[derive(Deserialize)]
+struct WhatsAppValue {
+    metadata: Option<WhatsAppMetadata>,
+    #[serde(default)]
+    contacts: Vec<WhatsAppContact>,
+    #[serde(default)]
+    messages: Vec<WhatsAppMessage>,
+}
+
+#[derive(Deserialize)]
+struct WhatsAppMetadata {
+    phone_number_id: String,
+}
+
+#[derive(Deserialize)]
+struct WhatsAppContact {
+    wa_id: Option<String>,
+    profile: Option<WhatsAppProfile>,
+}
+
+#[derive(Deserialize)]
+struct WhatsAppProfile {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WhatsAppMessage {
+    from: String,
+    id: String,
+    #[serde(default)]
+    timestamp: String,
+    #[serde(rename = "type", default)]
+    kind: String,
+    text: Option<WhatsAppText>,
+    interactive: Option<WhatsAppInteractive>,
+    button: Option<WhatsAppButton>,
+}
+
+#[derive(Deserialize)]
+struct WhatsAppText {
+    body: String,
+}
+
+#[derive(Deserialize)]
+struct WhatsAppInteractive {
+    button_reply: Option<WhatsAppReply>,
+    list_reply: Option<WhatsAppReply>,
+}
+
+#[derive(Deserialize)]
+struct WhatsAppReply {
+    id: String,
+    title: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WhatsAppButton {
+    payload: Option<String>,
+    text: Option<String>,
+}
+
+/// Parses a WhatsApp Cloud API webhook body (`object: "whatsapp_business_account"`).
+///
+/// # Errors
+///
+/// Not JSON, not an object of the expected shape, or another `object` type.
+pub fn parse_whatsapp(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
+    let envelope: Envelope<WhatsAppEntry> = serde_json::from_slice(body)
+        .map_err(|e| ParseError::new(format!("malformed WhatsApp payload: {e}")))?;
+    if envelope.object != "whatsapp_business_account" {
+        return Err(ParseError::new(format!(
+            "expected object \"whatsapp_business_account\", got {:?}",
+            envelope.object
+        )));
+    }
+    let mut events = Vec::new();
+    for change in envelope.entry.into_iter().flat_map(|e| e.changes) {
+        // `statuses` (sent/delivered/read) carry nothing to answer and are not read.
+        let Some(value) = change.value else { continue };
+        let Some(metadata) = value.metadata else {
+            continue;
+        };
+        for message in value.messages {
+            let name = value
+                .contacts
+                .iter()
+                .find(|c| c.wa_id.as_deref() == Some(message.from.as_str()))
+                .or(value.contacts.first())
+                .and_then(|c| c.profile.as_ref())
+                .and_then(|p| p.name.clone());
+            let kind = match message.kind.as_str() {
+                "text" => match message.text {
+                    Some(text) => EventKind::Text(text.body),
+                    None => continue,
+                },
+                "interactive" => match message
+                    .interactive
+                    .and_then(|i| i.button_reply.or(i.list_reply))
+                {
+                    Some(reply) => EventKind::Payload {
+                        payload: reply.id,
+                        title: reply.title,
+                    },
+                    None => continue,
+                },
+                "button" => match message.button {
+                    Some(WhatsAppButton {
+                        payload: Some(payload),
+                        text,
+                    }) => EventKind::Payload {
+                        payload,
+                        title: text,
+                    },
+                    _ => continue,
+                },
+                "reaction" | "system" | "unsupported" | "" => continue,
+                other => EventKind::NonText(other.to_string()),
+            };
+            // WhatsApp timestamps are seconds, as a string.
+            let timestamp_ms = message
+                .timestamp
+                .parse::<i64>()
+                .unwrap_or(0)
+                .saturating_mul(1000);
+            events.push(InboundEvent {
+                channel: Channel::WhatsApp,
+                message_id: message.id,
+                customer_id: message.from,
+                customer_name: name,
+                business_id: metadata.phone_number_id.clone(),
+                timestamp_ms,
+                kind,
+            });
+        }
+    }
+    events.sort_by_key(|e| e.timestamp_ms);
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messenger(events: &str) -> String {
+        format!(r#"{{"object":"page","entry":[{{"id":"PAGE","time":1,"messaging":[{events}]}}]}}"#)
+    }
+
+    #[test]
+    fn messenger_table() {
+        let ev = |body: &str, ts: i64| {
+            format!(
+                r#"{{"sender":{{"id":"U1"}},"recipient":{{"id":"PAGE"}},"timestamp":{ts},{body}}}"#
+            )
+        };
+        let cases: Vec<(String, Vec<(&str, EventKind)>)> = vec![
+            (
+                messenger(&ev(r#""message":{"mid":"m1","text":"hi"}"#, 5)),
+                vec![("m1", EventKind::Text("hi".into()))],
+            ),
+            (
+                messenger(&ev(
+                    r#""message":{"mid":"m2","text":"Yes","quick_reply":{"payload":"FAQ_SHIPPING"}}"#,
+                    5,
+                )),
+                vec![(
+                    "m2",
+                    EventKind::Payload {
+                        payload: "FAQ_SHIPPING".into(),
+                        title: Some("Yes".into()),
+                    },
+                )],
+            ),
+            (
+                messenger(&ev(
+                    r#""postback":{"mid":"m3","title":"Talk to a person","payload":"HUMAN"}"#,
+                    5,
+                )),
+                vec![(
+                    "m3",
+                    EventKind::Payload {
+                        payload: "HUMAN".into(),
+                        title: Some("Talk to a person".into()),
+                    },
+                )],
+            ),
+            (
+                messenger(&ev(
+                    r#""message":{"mid":"m4","attachments":[{"type":"image","payload":{"url":"x"}}]}"#,
+                    5,
+                )),
+                vec![("m4", EventKind::NonText("image".into()))],
+            ),
+            (
+                messenger(&ev(
+                    r#""message":{"mid":"m5","text":"echo","is_echo":true}"#,
+                    5,
+                )),
+                vec![],
+            ),
+            (
+                messenger(&ev(r#""delivery":{"mids":["m1"],"watermark":1}"#, 5)),
+                vec![],
+            ),
+            (messenger(&ev(r#""read":{"watermark":1}"#, 5)), vec![]),
+            (
+                messenger(&ev(
+                    r#""reaction":{"mid":"m1","action":"react","emoji":"x"}"#,
+                    5,
+                )),
+                vec![],
+            ),
+            (
+                messenger(&format!(
+                    "{},{}",
+                    ev(r#""message":{"mid":"late","text":"second"}"#, 20),
+                    ev(
+                        r#""message":{"mid":"early","text":"first","unknown_field":1}"#,
+                        10
+                    )
+                )),
+                vec![
+                    ("early", EventKind::Text("first".into())),
+                    ("late", EventKind::Text("second".into())),
+                ],
+            ),
+        ];
+        for (body, want) in cases {
+            let got = parse_messenger(body.as_bytes()).unwrap();
+            let got: Vec<(&str, EventKind)> = got
+                .iter()
+                .map(|e| (e.message_id.as_str(), e.kind.clone()))
+                .collect();
+            assert_eq!(got, want, "{body}");
+        }
+        let one =
+            parse_messenger(messenger(&ev(r#""message":{"mid":"m1","text":"hi"}"#, 7)).as_bytes())
+                .unwrap();
+        assert_eq!(
+            (
+                one[0].customer_id.as_str(),
+                one[0].business_id.as_str(),
+                one[0].timestamp_ms
+            ),
+            ("U1", "PAGE", 7)
+        );
+    }
+
+    #[test]
+    fn whatsapp_table() {
+        let wrap = |messages: &str, extra: &str| {
+            format!(
+                r#"{{"object":"whatsapp_business_account","entry":[{{"id":"WABA","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"1","phone_number_id":"PNID"}},"contacts":[{{"profile":{{"name":"Anna"}},"wa_id":"3630"}}],"messages":[{messages}]{extra}}}}}]}}]}}"#
+            )
+        };
+        let msg = |id: &str, ts: &str, body: &str| {
+            format!(r#"{{"from":"3630","id":"{id}","timestamp":"{ts}",{body}}}"#)
+        };
+        let cases: Vec<(String, Vec<(&str, EventKind)>)> = vec![
+            (
+                wrap(
+                    &msg("w1", "100", r#""type":"text","text":{"body":"szia"}"#),
+                    "",
+                ),
+                vec![("w1", EventKind::Text("szia".into()))],
+            ),
+            (
+                wrap(
+                    &msg(
+                        "w2",
+                        "100",
+                        r#""type":"interactive","interactive":{"type":"button_reply","button_reply":{"id":"FAQ_RETURNS","title":"Returns"}}"#,
+                    ),
+                    "",
+                ),
+                vec![(
+                    "w2",
+                    EventKind::Payload {
+                        payload: "FAQ_RETURNS".into(),
+                        title: Some("Returns".into()),
+                    },
+                )],
+            ),
+            (
+                wrap(
+                    &msg(
+                        "w3",
+                        "100",
+                        r#""type":"interactive","interactive":{"type":"list_reply","list_reply":{"id":"FAQ_X","title":"X","description":"d"}}"#,
+                    ),
+                    "",
+                ),
+                vec![(
+                    "w3",
+                    EventKind::Payload {
+                        payload: "FAQ_X".into(),
+                        title: Some("X".into()),
+                    },
+                )],
+            ),
+            (
+                wrap(
+                    &msg("w4", "100", r#""type":"sticker","sticker":{"id":"s"}"#),
+                    "",
+                ),
+                vec![("w4", EventKind::NonText("sticker".into()))],
+            ),
+            (
+                wrap(
+                    &msg(
+                        "w5",
+                        "100",
+                        r#""type":"reaction","reaction":{"message_id":"w1","emoji":"x"}"#,
+                    ),
+                    "",
+                ),
+                vec![],
+            ),
+            (
+                wrap(
+                    "",
+                    r#","statuses":[{"id":"w1","status":"read","timestamp":"1","recipient_id":"3630"}]"#,
+                ),
+                vec![],
+            ),
+            (
+                wrap(
+                    &format!(
+                        "{},{}",
+                        msg("b", "200", r#""type":"text","text":{"body":"2"}"#),
+                        msg("a", "100", r#""type":"text","text":{"body":"1"}"#)
+                    ),
+                    "",
+                ),
+                vec![
+                    ("a", EventKind::Text("1".into())),
+                    ("b", EventKind::Text("2".into())),
+                ],
+            ),
+        ];
+        for (body, want) in cases {
+            let got = parse_whatsapp(body.as_bytes()).unwrap();
+            let got: Vec<(&str, EventKind)> = got
+                .iter()
+                .map(|e| (e.message_id.as_str(), e.kind.clone()))
+                .collect();
+            assert_eq!(got, want, "{body}");
+        }
+        let one = parse_whatsapp(
+            wrap(
+                &msg("w1", "100", r#""type":"text","text":{"body":"szia"}"#),
+                "",
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(one[0].customer_name.as_deref(), Some("Anna"));
+        assert_eq!(
+            (one[0].business_id.as_str(), one[0].timestamp_ms),
+            ("PNID", 100_000)
+        );
+    }
+
+    #[test]
+    fn malformed_bodies_are_errors() {
+        for body in [
+            "",
+            "not json",
+            "[]",
+            r#"{"entry":[]}"#,
+            r#"{"object":"instagram","entry":[]}"#,
+            r#"{"object":"page","entry":"x"}"#,
+        ] {
+            assert!(parse_messenger(body.as_bytes()).is_err(), "{body}");
+        }
+        for body in ["{", r#"{"object":"page","entry":[]}"#] {
+            assert!(parse_whatsapp(body.as_bytes()).is_err(), "{body}");
+        }
+    }
+}

@@ -1,0 +1,600 @@
+//! The bot's decision for one customer message, as a pure function of the conversation's
+//! state and the message's analysis: [`decide`].
+//!
+//! ```
+//! use policy::*;
+//! let state = ConversationState::new();
+//! let analysis = Analysis {
+//!     language: Lang::Hu,
+//!     language_confidence: 0.97,
+//!     intents: vec![("shipping_cost".into(), 0.91)],
+//!     out_of_scope: false,
+//!     anger: 0.0,
+//!     signals: vec![],
+//! };
+//! let decision = decide(&state, &Incoming::Text(&analysis));
+//! assert_eq!(decision.action, Action::Answer { intent: "shipping_cost".into() });
+//! assert_eq!(decision.state.language, Some(Lang::Hu));
+//! ```
+//!
+//! The rules, in order: a conversation queued for or owned by a human gets no bot reply; a
+//! request for a person, anger or a complaint hands off at once; out of scope gets "here is
+//! what I can help with" once, then a handoff; a confident FAQ intent gets its answer (small
+//! talk a short reply); a low-confidence guess gets one clarifying question, then a handoff.
+//! The conversation's language sticks unless the customer clearly switches.
+#![deny(missing_docs)]
+
+/// An FAQ intent at or above this confidence is answered.
+pub const ANSWER_CONFIDENCE: f32 = 0.5;
+
+/// A detected language at or above this confidence replaces the conversation's language.
+pub const SWITCH_CONFIDENCE: f32 = 0.8;
+
+/// Intents answered with a short social reply rather than an FAQ answer.
+pub const SMALL_TALK: [&str; 3] = ["greeting", "thanks", "goodbye"];
+
+/// The payload of the "talk to a person" button.
+pub const HUMAN_PAYLOAD: &str = "HUMAN";
+
+/// Prefix of FAQ buttons' payloads: `FAQ:<intent>`.
+pub const FAQ_PAYLOAD_PREFIX: &str = "FAQ:";
+
+/// Languages the bot answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lang {
+    /// English.
+    En,
+    /// Hungarian.
+    Hu,
+    /// Polish.
+    Pl,
+    /// Anything else.
+    Other,
+}
+
+/// Who is handling the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// The bot answers.
+    Bot,
+    /// Waiting in the human queue.
+    Queued,
+    /// An agent owns it.
+    Human,
+    /// Resolved; the next message reopens it with the bot.
+    Closed,
+}
+
+/// Why a conversation goes to a human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoffReason {
+    /// The customer asked for a person.
+    ExplicitRequest,
+    /// The customer is angry.
+    Anger,
+    /// A complaint.
+    Complaint,
+    /// Two out-of-scope messages in a row.
+    OutOfScope,
+    /// Two messages in a row the bot was not sure about.
+    LowConfidence,
+}
+
+impl HandoffReason {
+    /// The name used in storage, APIs and KPIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoffReason::ExplicitRequest => "explicit_request",
+            HandoffReason::Anger => "anger",
+            HandoffReason::Complaint => "complaint",
+            HandoffReason::OutOfScope => "out_of_scope",
+            HandoffReason::LowConfidence => "low_confidence",
+        }
+    }
+}
+
+/// The handoff signals the NLU raises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// The customer asked for a person.
+    ExplicitRequest,
+    /// Anger at or above the NLU's threshold.
+    Anger,
+    /// A complaint.
+    Complaint,
+    /// Out of scope.
+    OutOfScope,
+}
+
+/// What the NLU said about a text message (mirrors `chatbot:nlu`'s analysis).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    /// Detected language.
+    pub language: Lang,
+    /// Confidence in it.
+    pub language_confidence: f32,
+    /// Top intents with confidences, best first.
+    pub intents: Vec<(String, f32)>,
+    /// No intent applies.
+    pub out_of_scope: bool,
+    /// 0..1.
+    pub anger: f32,
+    /// Handoff signals.
+    pub signals: Vec<Signal>,
+}
+
+/// One incoming customer event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming<'a> {
+    /// A text message and its analysis.
+    Text(&'a Analysis),
+    /// A button press with our payload.
+    Payload(&'a str),
+    /// An image, sticker, audio, location, file, ...
+    NonText,
+}
+
+/// What the conversation remembers between messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationState {
+    /// Who handles it.
+    pub status: Status,
+    /// The language replies are written in, once known.
+    pub language: Option<Lang>,
+    /// Low-confidence messages in a row.
+    pub misses: u8,
+    /// Out-of-scope messages in a row.
+    pub out_of_scope_streak: u8,
+}
+
+impl ConversationState {
+    /// A new conversation, with the bot.
+    pub fn new() -> Self {
+        Self {
+            status: Status::Bot,
+            language: None,
+            misses: 0,
+            out_of_scope_streak: 0,
+        }
+    }
+
+    /// The language to reply in: the conversation's, else English.
+    pub fn reply_language(&self) -> Lang {
+        match self.language {
+            Some(Lang::Other) | None => Lang::En,
+            Some(l) => l,
+        }
+    }
+}
+
+impl Default for ConversationState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What the bot does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Store the message for the agent; no bot reply.
+    Silent,
+    /// Answer an FAQ intent (with related questions and "talk to a person" as options).
+    Answer {
+        /// The intent whose answer to send.
+        intent: String,
+    },
+    /// A short social reply (greeting, thanks, goodbye).
+    SmallTalk {
+        /// Which one.
+        intent: String,
+    },
+    /// Ask which of these the customer meant.
+    Clarify {
+        /// Two or three intents to offer as buttons.
+        options: Vec<String>,
+    },
+    /// "Here is what I can help with".
+    Capabilities,
+    /// "I can only read text".
+    TextOnly,
+    /// Queue for a human and acknowledge.
+    Handoff {
+        /// Why.
+        reason: HandoffReason,
+    },
+}
+
+/// The decision: the action and the conversation's next state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// What to do.
+    pub action: Action,
+    /// The state to store.
+    pub state: ConversationState,
+}
+
+/// Decides what to do with one incoming event.
+pub fn decide(current: &ConversationState, incoming: &Incoming<'_>) -> Decision {
+    let mut state = current.clone();
+    if state.status == Status::Closed {
+        state.status = Status::Bot;
+    }
+    if let Incoming::Text(analysis) = incoming {
+        state.language = sticky_language(state.language, analysis);
+    }
+    if matches!(state.status, Status::Queued | Status::Human) {
+        return Decision {
+            action: Action::Silent,
+            state,
+        };
+    }
+    let handoff = |mut state: ConversationState, reason| {
+        state.status = Status::Queued;
+        state.misses = 0;
+        state.out_of_scope_streak = 0;
+        Decision {
+            action: Action::Handoff { reason },
+            state,
+        }
+    };
+    let analysis = match incoming {
+        Incoming::NonText => {
+            return Decision {
+                action: Action::TextOnly,
+                state,
+            };
+        }
+        Incoming::Payload(payload) => {
+            if *payload == HUMAN_PAYLOAD {
+                return handoff(state, HandoffReason::ExplicitRequest);
+            }
+            state.misses = 0;
+            state.out_of_scope_streak = 0;
+            let action = match payload.strip_prefix(FAQ_PAYLOAD_PREFIX) {
+                Some(intent) if SMALL_TALK.contains(&intent) => Action::SmallTalk {
+                    intent: intent.into(),
+                },
+                Some(intent) if !intent.is_empty() => Action::Answer {
+                    intent: intent.into(),
+                },
+                _ => Action::Capabilities,
+            };
+            return Decision { action, state };
+        }
+        Incoming::Text(analysis) => analysis,
+    };
+
+    for (signal, reason) in [
+        (Signal::ExplicitRequest, HandoffReason::ExplicitRequest),
+        (Signal::Anger, HandoffReason::Anger),
+        (Signal::Complaint, HandoffReason::Complaint),
+    ] {
+        if analysis.signals.contains(&signal) {
+            return handoff(state, reason);
+        }
+    }
+    if analysis.out_of_scope || analysis.intents.is_empty() {
+        state.misses = 0;
+        if state.out_of_scope_streak >= 1 {
+            return handoff(state, HandoffReason::OutOfScope);
+        }
+        state.out_of_scope_streak += 1;
+        return Decision {
+            action: Action::Capabilities,
+            state,
+        };
+    }
+    state.out_of_scope_streak = 0;
+    let (intent, confidence) = &analysis.intents[0];
+    if *confidence >= ANSWER_CONFIDENCE {
+        state.misses = 0;
+        let action = if SMALL_TALK.contains(&intent.as_str()) {
+            Action::SmallTalk {
+                intent: intent.clone(),
+            }
+        } else {
+            Action::Answer {
+                intent: intent.clone(),
+            }
+        };
+        return Decision { action, state };
+    }
+    if state.misses >= 1 {
+        return handoff(state, HandoffReason::LowConfidence);
+    }
+    state.misses += 1;
+    let options = analysis
+        .intents
+        .iter()
+        .take(3)
+        .map(|(i, _)| i.clone())
+        .collect();
+    Decision {
+        action: Action::Clarify { options },
+        state,
+    }
+}
+
+/// The conversation keeps its language unless the customer clearly writes in another one of
+/// ours; the first message with a known language sets it.
+fn sticky_language(current: Option<Lang>, analysis: &Analysis) -> Option<Lang> {
+    let detected = analysis.language;
+    match current {
+        None | Some(Lang::Other) if detected != Lang::Other => Some(detected),
+        Some(current)
+            if detected != Lang::Other
+                && detected != current
+                && analysis.language_confidence >= SWITCH_CONFIDENCE =>
+        {
+            Some(detected)
+        }
+        None => Some(Lang::Other),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(language: Lang, intents: &[(&str, f32)], oos: bool, signals: &[Signal]) -> Analysis {
+        Analysis {
+            language,
+            language_confidence: 0.95,
+            intents: intents.iter().map(|(i, c)| (i.to_string(), *c)).collect(),
+            out_of_scope: oos,
+            anger: if signals.contains(&Signal::Anger) {
+                0.8
+            } else {
+                0.0
+            },
+            signals: signals.to_vec(),
+        }
+    }
+
+    fn state(status: Status, language: Option<Lang>, misses: u8, oos: u8) -> ConversationState {
+        ConversationState {
+            status,
+            language,
+            misses,
+            out_of_scope_streak: oos,
+        }
+    }
+
+    #[test]
+    fn decision_table() {
+        use Action::*;
+        let bot = state(Status::Bot, Some(Lang::En), 0, 0);
+        let faq = text(
+            Lang::En,
+            &[("shipping_cost", 0.9), ("delivery_time", 0.05)],
+            false,
+            &[],
+        );
+        let unsure = text(
+            Lang::En,
+            &[
+                ("order_status", 0.35),
+                ("delivery_time", 0.3),
+                ("shipping_cost", 0.1),
+            ],
+            false,
+            &[],
+        );
+        let oos = text(
+            Lang::En,
+            &[("opening_hours", 0.1)],
+            true,
+            &[Signal::OutOfScope],
+        );
+        let human = text(
+            Lang::En,
+            &[("contact_human", 1.0)],
+            false,
+            &[Signal::ExplicitRequest],
+        );
+        let angry = text(Lang::En, &[("order_status", 0.9)], false, &[Signal::Anger]);
+        let complaint = text(Lang::En, &[("complaint", 0.8)], false, &[Signal::Complaint]);
+        let hello = text(Lang::En, &[("greeting", 0.95)], false, &[]);
+        let cases: Vec<(
+            &str,
+            ConversationState,
+            Incoming<'_>,
+            Action,
+            (Status, u8, u8),
+        )> = vec![
+            (
+                "faq answered",
+                bot.clone(),
+                Incoming::Text(&faq),
+                Answer {
+                    intent: "shipping_cost".into(),
+                },
+                (Status::Bot, 0, 0),
+            ),
+            (
+                "small talk",
+                bot.clone(),
+                Incoming::Text(&hello),
+                SmallTalk {
+                    intent: "greeting".into(),
+                },
+                (Status::Bot, 0, 0),
+            ),
+            (
+                "first miss clarifies",
+                bot.clone(),
+                Incoming::Text(&unsure),
+                Clarify {
+                    options: vec![
+                        "order_status".into(),
+                        "delivery_time".into(),
+                        "shipping_cost".into(),
+                    ],
+                },
+                (Status::Bot, 1, 0),
+            ),
+            (
+                "second miss hands off",
+                state(Status::Bot, Some(Lang::En), 1, 0),
+                Incoming::Text(&unsure),
+                Handoff {
+                    reason: HandoffReason::LowConfidence,
+                },
+                (Status::Queued, 0, 0),
+            ),
+            (
+                "a hit resets misses",
+                state(Status::Bot, Some(Lang::En), 1, 0),
+                Incoming::Text(&faq),
+                Answer {
+                    intent: "shipping_cost".into(),
+                },
+                (Status::Bot, 0, 0),
+            ),
+            (
+                "first out of scope",
+                bot.clone(),
+                Incoming::Text(&oos),
+                Capabilities,
+                (Status::Bot, 0, 1),
+            ),
+            (
+                "second out of scope",
+                state(Status::Bot, Some(Lang::En), 0, 1),
+                Incoming::Text(&oos),
+                Handoff {
+                    reason: HandoffReason::OutOfScope,
+                },
+                (Status::Queued, 0, 0),
+            ),
+            (
+                "explicit request",
+                bot.clone(),
+                Incoming::Text(&human),
+                Handoff {
+                    reason: HandoffReason::ExplicitRequest,
+                },
+                (Status::Queued, 0, 0),
+            ),
+            (
+                "anger",
+                bot.clone(),
+                Incoming::Text(&angry),
+                Handoff {
+                    reason: HandoffReason::Anger,
+                },
+                (Status::Queued, 0, 0),
+            ),
+            (
+                "complaint",
+                bot.clone(),
+                Incoming::Text(&complaint),
+                Handoff {
+                    reason: HandoffReason::Complaint,
+                },
+                (Status::Queued, 0, 0),
+            ),
+            (
+                "queued stays silent",
+                state(Status::Queued, Some(Lang::En), 0, 0),
+                Incoming::Text(&faq),
+                Silent,
+                (Status::Queued, 0, 0),
+            ),
+            (
+                "human owned stays silent",
+                state(Status::Human, Some(Lang::En), 0, 0),
+                Incoming::Text(&angry),
+                Silent,
+                (Status::Human, 0, 0),
+            ),
+            (
+                "closed reopens",
+                state(Status::Closed, Some(Lang::En), 0, 0),
+                Incoming::Text(&faq),
+                Answer {
+                    intent: "shipping_cost".into(),
+                },
+                (Status::Bot, 0, 0),
+            ),
+            (
+                "non-text",
+                bot.clone(),
+                Incoming::NonText,
+                TextOnly,
+                (Status::Bot, 0, 0),
+            ),
+            (
+                "human button",
+                bot.clone(),
+                Incoming::Payload("HUMAN"),
+                Handoff {
+                    reason: HandoffReason::ExplicitRequest,
+                },
+                (Status::Queued, 0, 0),
+            ),
+            (
+                "faq button",
+                state(Status::Bot, Some(Lang::En), 1, 0),
+                Incoming::Payload("FAQ:return_item"),
+                Answer {
+                    intent: "return_item".into(),
+                },
+                (Status::Bot, 0, 0),
+            ),
+            (
+                "unknown button",
+                bot.clone(),
+                Incoming::Payload("???"),
+                Capabilities,
+                (Status::Bot, 0, 0),
+            ),
+        ];
+        for (name, current, incoming, want, (status, misses, oos_streak)) in cases {
+            let decision = decide(&current, &incoming);
+            assert_eq!(decision.action, want, "{name}");
+            assert_eq!(
+                (
+                    decision.state.status,
+                    decision.state.misses,
+                    decision.state.out_of_scope_streak
+                ),
+                (status, misses, oos_streak),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn language_sticks_unless_clearly_switched() {
+        let with = |language, confidence| Analysis {
+            language_confidence: confidence,
+            ..text(language, &[("greeting", 0.9)], false, &[])
+        };
+        let cases = [
+            (None, with(Lang::Hu, 0.5), Some(Lang::Hu)),
+            (None, with(Lang::Other, 0.9), Some(Lang::Other)),
+            (Some(Lang::Other), with(Lang::Pl, 0.4), Some(Lang::Pl)),
+            (Some(Lang::Hu), with(Lang::En, 0.6), Some(Lang::Hu)),
+            (Some(Lang::Hu), with(Lang::En, 0.9), Some(Lang::En)),
+            (Some(Lang::Pl), with(Lang::Other, 0.99), Some(Lang::Pl)),
+        ];
+        for (current, analysis, want) in cases {
+            let decided = decide(
+                &state(Status::Bot, current, 0, 0),
+                &Incoming::Text(&analysis),
+            );
+            assert_eq!(
+                decided.state.language, want,
+                "{current:?} + {:?}",
+                analysis.language
+            );
+        }
+        assert_eq!(
+            state(Status::Bot, Some(Lang::Other), 0, 0).reply_language(),
+            Lang::En
+        );
+        assert_eq!(state(Status::Bot, None, 0, 0).reply_language(), Lang::En);
+    }
+}
