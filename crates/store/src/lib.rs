@@ -1,0 +1,440 @@
+//! The bot's state in SQLite, written once for every place that runs it: the components run
+//! these statements through Spin's SQLite interface, the tests through rusqlite, by
+//! implementing [`Database`].
+//!
+//! Every write that races is safe by construction: a message id is claimed with a unique
+//! constraint (`INSERT ... ON CONFLICT DO NOTHING RETURNING`), so two deliveries of the same
+//! event at the same moment cannot both be answered; conversations are upserted; an
+//! outbox row is claimed for sending with a conditional update.
+//!
+//! ```
+//! # fn demo(db: &impl store::Database) -> Result<(), store::DbError> {
+//! store::migrate(db)?;
+//! if store::claim_message(db, "messenger", "m.1", 1_700_000_000_000)? {
+//!     // first time we see m.1: handle it
+//! }
+//! assert!(!store::claim_message(db, "messenger", "m.1", 1_700_000_000_001)?); // a redelivery
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+use std::fmt;
+
+/// A SQL value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// NULL.
+    Null,
+    /// INTEGER.
+    Integer(i64),
+    /// REAL.
+    Real(f64),
+    /// TEXT.
+    Text(String),
+}
+
+impl Value {
+    fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Integer(i) => Some(*i),
+            _ => None,
+        }
+    }
+    fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Text(s.to_string())
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Integer(i)
+    }
+}
+
+impl From<Option<&str>> for Value {
+    fn from(s: Option<&str>) -> Self {
+        s.map_or(Value::Null, Value::from)
+    }
+}
+
+/// A database error, with the driver's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbError(pub String);
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "database error: {}", self.0)
+    }
+}
+
+impl std::error::Error for DbError {}
+
+/// A SQLite connection: runs one statement with positional `?` parameters and returns the
+/// rows (empty for statements without results).
+pub trait Database {
+    /// Runs `sql`.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the driver reports.
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, DbError>;
+}
+
+/// The schema, created if missing. Idempotent; run at the start of a request.
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS processed_messages (
+        channel TEXT NOT NULL, message_id TEXT NOT NULL, received_ms INTEGER NOT NULL,
+        PRIMARY KEY (channel, message_id))",
+    "CREATE TABLE IF NOT EXISTS conversations (
+        id INTEGER PRIMARY KEY,
+        channel TEXT NOT NULL, customer_id TEXT NOT NULL, business_id TEXT NOT NULL DEFAULT '',
+        customer_name TEXT, language TEXT, status TEXT NOT NULL DEFAULT 'bot',
+        misses INTEGER NOT NULL DEFAULT 0, out_of_scope_streak INTEGER NOT NULL DEFAULT 0,
+        last_customer_ms INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL,
+        UNIQUE (channel, customer_id))",
+    "CREATE TABLE IF NOT EXISTS messages (
+        id INTEGER PRIMARY KEY, conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+        direction TEXT NOT NULL, author TEXT NOT NULL, text TEXT NOT NULL,
+        intent TEXT, confidence REAL, anger REAL, language TEXT, created_ms INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages (conversation_id, created_ms)",
+    "CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY, conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+        channel TEXT NOT NULL, body TEXT NOT NULL, target TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL, lease_until_ms INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT, created_ms INTEGER NOT NULL, sent_ms INTEGER)",
+    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_ms)",
+];
+
+/// Creates the tables if they do not exist.
+///
+/// # Errors
+///
+/// A database error.
+pub fn migrate(db: &impl Database) -> Result<(), DbError> {
+    for statement in SCHEMA {
+        db.execute(statement, &[])?;
+    }
+    Ok(())
+}
+
+/// Claims a platform message id: `true` the first time, `false` for every redelivery, also
+/// when two deliveries race (the primary key decides).
+///
+/// # Errors
+///
+/// A database error.
+pub fn claim_message(
+    db: &impl Database,
+    channel: &str,
+    message_id: &str,
+    now_ms: i64,
+) -> Result<bool, DbError> {
+    let rows = db.execute(
+        "INSERT INTO processed_messages (channel, message_id, received_ms) VALUES (?, ?, ?)
+         ON CONFLICT (channel, message_id) DO NOTHING RETURNING message_id",
+        &[channel.into(), message_id.into(), now_ms.into()],
+    )?;
+    Ok(!rows.is_empty())
+}
+
+/// A conversation row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    /// Row id.
+    pub id: i64,
+    /// `messenger`, `whatsapp`, `webchat`.
+    pub channel: String,
+    /// The customer on that channel.
+    pub customer_id: String,
+    /// Page id or WhatsApp phone number id.
+    pub business_id: String,
+    /// Profile name, when known.
+    pub customer_name: Option<String>,
+    /// Reply language code, once known.
+    pub language: Option<String>,
+    /// `bot`, `queued`, `human`, `closed`.
+    pub status: String,
+    /// Low-confidence messages in a row.
+    pub misses: i64,
+    /// Out-of-scope messages in a row.
+    pub out_of_scope_streak: i64,
+    /// When the customer last wrote (the 24-hour window starts here).
+    pub last_customer_ms: i64,
+}
+
+const CONVERSATION_COLUMNS: &str = "id, channel, customer_id, business_id, customer_name, language, status, misses, out_of_scope_streak, last_customer_ms";
+
+fn conversation_from(row: &[Value]) -> Result<Conversation, DbError> {
+    let bad = || DbError("unexpected conversation row".into());
+    let text = |i: usize| row.get(i).and_then(Value::as_text).map(str::to_string);
+    let int = |i: usize| row.get(i).and_then(Value::as_i64).ok_or_else(bad);
+    Ok(Conversation {
+        id: int(0)?,
+        channel: text(1).ok_or_else(bad)?,
+        customer_id: text(2).ok_or_else(bad)?,
+        business_id: text(3).unwrap_or_default(),
+        customer_name: text(4),
+        language: text(5),
+        status: text(6).ok_or_else(bad)?,
+        misses: int(7)?,
+        out_of_scope_streak: int(8)?,
+        last_customer_ms: int(9)?,
+    })
+}
+
+/// The conversation of this customer on this channel, created on first contact; refreshes
+/// the business id, the name (when given) and the customer's last-message time.
+///
+/// # Errors
+///
+/// A database error.
+pub fn touch_conversation(
+    db: &impl Database,
+    channel: &str,
+    customer_id: &str,
+    business_id: &str,
+    customer_name: Option<&str>,
+    now_ms: i64,
+) -> Result<Conversation, DbError> {
+    let rows = db.execute(
+        &format!(
+            "INSERT INTO conversations (channel, customer_id, business_id, customer_name, last_customer_ms, created_ms)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (channel, customer_id) DO UPDATE SET
+                business_id = excluded.business_id,
+                customer_name = COALESCE(excluded.customer_name, conversations.customer_name),
+                last_customer_ms = MAX(conversations.last_customer_ms, excluded.last_customer_ms)
+             RETURNING {CONVERSATION_COLUMNS}"
+        ),
+        &[channel.into(), customer_id.into(), business_id.into(), customer_name.into(), now_ms.into(), now_ms.into()],
+    )?;
+    rows.first().map_or_else(
+        || Err(DbError("upsert returned no row".into())),
+        |r| conversation_from(r),
+    )
+}
+
+/// Stores the conversation's policy state.
+///
+/// # Errors
+///
+/// A database error.
+pub fn save_state(db: &impl Database, conversation: &Conversation) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE conversations SET language = ?, status = ?, misses = ?, out_of_scope_streak = ? WHERE id = ?",
+        &[
+            conversation.language.as_deref().into(),
+            conversation.status.as_str().into(),
+            conversation.misses.into(),
+            conversation.out_of_scope_streak.into(),
+            conversation.id.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// One message of a transcript.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage<'a> {
+    /// `in` (from the customer) or `out`.
+    pub direction: &'a str,
+    /// `customer`, `bot`, or `agent:<id>`.
+    pub author: &'a str,
+    /// The text (or a placeholder like `[image]`).
+    pub text: &'a str,
+    /// Detected intent, for incoming messages.
+    pub intent: Option<&'a str>,
+    /// Its confidence.
+    pub confidence: Option<f64>,
+    /// Anger score.
+    pub anger: Option<f64>,
+    /// Language code.
+    pub language: Option<&'a str>,
+}
+
+/// Appends a message to a conversation's transcript.
+///
+/// # Errors
+///
+/// A database error.
+pub fn add_message(
+    db: &impl Database,
+    conversation_id: i64,
+    message: &NewMessage<'_>,
+    now_ms: i64,
+) -> Result<i64, DbError> {
+    let real = |v: Option<f64>| v.map_or(Value::Null, Value::Real);
+    let rows = db.execute(
+        "INSERT INTO messages (conversation_id, direction, author, text, intent, confidence, anger, language, created_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        &[
+            conversation_id.into(),
+            message.direction.into(),
+            message.author.into(),
+            message.text.into(),
+            message.intent.into(),
+            real(message.confidence),
+            real(message.anger),
+            message.language.into(),
+            now_ms.into(),
+        ],
+    )?;
+    rows.first()
+        .and_then(|r| r.first())
+        .and_then(Value::as_i64)
+        .ok_or_else(|| DbError("insert returned no id".into()))
+}
+
+/// Queues a Graph API request for delivery. `target` says where it goes (for example the
+/// WhatsApp phone number id, or `me` for Messenger); `body` is the JSON body.
+///
+/// # Errors
+///
+/// A database error.
+pub fn enqueue(
+    db: &impl Database,
+    conversation_id: i64,
+    channel: &str,
+    target: &str,
+    body: &str,
+    now_ms: i64,
+) -> Result<i64, DbError> {
+    let rows = db.execute(
+        "INSERT INTO outbox (conversation_id, channel, target, body, next_attempt_ms, created_ms)
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        &[
+            conversation_id.into(),
+            channel.into(),
+            target.into(),
+            body.into(),
+            now_ms.into(),
+            now_ms.into(),
+        ],
+    )?;
+    rows.first()
+        .and_then(|r| r.first())
+        .and_then(Value::as_i64)
+        .ok_or_else(|| DbError("insert returned no id".into()))
+}
+
+/// An outbox row claimed for one delivery attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// Row id.
+    pub id: i64,
+    /// Channel.
+    pub channel: String,
+    /// Target (phone number id or `me`).
+    pub target: String,
+    /// JSON body.
+    pub body: String,
+    /// Attempts before this one.
+    pub attempts: i64,
+}
+
+/// Claims up to `limit` due deliveries for `lease_ms` (another instance will not take them
+/// while the lease lasts; an attempt that dies without reporting is retried after it).
+///
+/// # Errors
+///
+/// A database error.
+pub fn claim_due(
+    db: &impl Database,
+    now_ms: i64,
+    lease_ms: i64,
+    limit: i64,
+) -> Result<Vec<Delivery>, DbError> {
+    let rows = db.execute(
+        "UPDATE outbox SET lease_until_ms = ?
+         WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_ms <= ? AND lease_until_ms <= ?
+                      ORDER BY id LIMIT ?)
+         RETURNING id, channel, target, body, attempts",
+        &[(now_ms + lease_ms).into(), now_ms.into(), now_ms.into(), limit.into()],
+    )?;
+    let mut out: Vec<Delivery> = rows
+        .iter()
+        .filter_map(|r| {
+            Some(Delivery {
+                id: r.first()?.as_i64()?,
+                channel: r.get(1)?.as_text()?.to_string(),
+                target: r.get(2)?.as_text()?.to_string(),
+                body: r.get(3)?.as_text()?.to_string(),
+                attempts: r.get(4)?.as_i64()?,
+            })
+        })
+        .collect();
+    out.sort_by_key(|d| d.id);
+    Ok(out)
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Accepted by the Graph API.
+    Sent,
+    /// Worth retrying (5xx, 429, time-out, connection refused).
+    Retry(String),
+    /// Will never succeed (4xx other than 429): kept, visible to operators.
+    Failed(String),
+}
+
+/// The delay before retry number `attempts` (1-based): 2 s doubling to at most 10 minutes.
+pub fn backoff_ms(attempts: i64) -> i64 {
+    let exponent = attempts.clamp(1, 20) - 1;
+    (2_000i64 << exponent).min(600_000)
+}
+
+/// Records the outcome of an attempt on a claimed delivery.
+///
+/// # Errors
+///
+/// A database error.
+pub fn record_outcome(
+    db: &impl Database,
+    delivery: &Delivery,
+    outcome: &Outcome,
+    now_ms: i64,
+) -> Result<(), DbError> {
+    let attempts = delivery.attempts + 1;
+    match outcome {
+        Outcome::Sent => db.execute(
+            "UPDATE outbox SET state = 'sent', attempts = ?, sent_ms = ?, lease_until_ms = 0, last_error = NULL WHERE id = ?",
+            &[attempts.into(), now_ms.into(), delivery.id.into()],
+        ),
+        Outcome::Retry(error) => db.execute(
+            "UPDATE outbox SET attempts = ?, next_attempt_ms = ?, lease_until_ms = 0, last_error = ? WHERE id = ?",
+            &[attempts.into(), (now_ms + backoff_ms(attempts)).into(), error.as_str().into(), delivery.id.into()],
+        ),
+        Outcome::Failed(error) => db.execute(
+            "UPDATE outbox SET state = 'failed', attempts = ?, lease_until_ms = 0, last_error = ? WHERE id = ?",
+            &[attempts.into(), error.as_str().into(), delivery.id.into()],
+        ),
+    }?;
+    Ok(())
+}
+
+/// Counts outbox rows by state (`pending`, `sent`, `failed`), for operators.
+///
+/// # Errors
+///
+/// A database error.
+pub fn outbox_counts(db: &impl Database) -> Result<Vec<(String, i64)>, DbError> {
+    let rows = db.execute(
+        "SELECT state, COUNT(*) FROM outbox GROUP BY state ORDER BY state",
+        &[],
+    )?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| Some((r.first()?.as_text()?.to_string(), r.get(1)?.as_i64()?)))
+        .collect())
+}

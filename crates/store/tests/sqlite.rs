@@ -1,0 +1,202 @@
+//! The store on a real SQLite database (rusqlite), including races between connections.
+
+use rusqlite::types::ValueRef;
+use std::path::PathBuf;
+use store::{Database, DbError, NewMessage, Outcome, Value};
+
+struct Sqlite(rusqlite::Connection);
+
+impl Database for Sqlite {
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, DbError> {
+        let err = |e: rusqlite::Error| DbError(e.to_string());
+        let mut stmt = self.0.prepare_cached(sql).map_err(err)?;
+        let params: Vec<rusqlite::types::Value> = params
+            .iter()
+            .map(|v| match v {
+                Value::Null => rusqlite::types::Value::Null,
+                Value::Integer(i) => rusqlite::types::Value::Integer(*i),
+                Value::Real(r) => rusqlite::types::Value::Real(*r),
+                Value::Text(t) => rusqlite::types::Value::Text(t.clone()),
+            })
+            .collect();
+        let columns = stmt.column_count();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params))
+            .map_err(err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(err)? {
+            out.push(
+                (0..columns)
+                    .map(|i| match row.get_ref(i) {
+                        Ok(ValueRef::Integer(i)) => Value::Integer(i),
+                        Ok(ValueRef::Real(r)) => Value::Real(r),
+                        Ok(ValueRef::Text(t)) => {
+                            Value::Text(String::from_utf8_lossy(t).into_owned())
+                        }
+                        _ => Value::Null,
+                    })
+                    .collect(),
+            );
+        }
+        Ok(out)
+    }
+}
+
+fn db_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("store-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("db.sqlite")
+}
+
+fn open(path: &PathBuf) -> Sqlite {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    Sqlite(conn)
+}
+
+#[test]
+fn a_message_id_is_claimed_once_even_when_deliveries_race() {
+    let path = db_path("claim");
+    store::migrate(&open(&path)).unwrap();
+    let winners: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                scope.spawn(move || {
+                    let db = open(&path);
+                    (0..50)
+                        .filter(|i| {
+                            store::claim_message(&db, "whatsapp", &format!("wamid.{i}"), 1).unwrap()
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(
+        winners, 50,
+        "each of the 50 ids is claimed exactly once across 8 racing connections"
+    );
+    let db = open(&path);
+    assert!(!store::claim_message(&db, "whatsapp", "wamid.3", 2).unwrap());
+    assert!(
+        store::claim_message(&db, "messenger", "wamid.3", 2).unwrap(),
+        "ids are per channel"
+    );
+}
+
+#[test]
+fn conversations_upsert_and_keep_state() {
+    let db = open(&db_path("conversation"));
+    store::migrate(&db).unwrap();
+    store::migrate(&db).unwrap(); // idempotent
+    let first =
+        store::touch_conversation(&db, "whatsapp", "3630", "PNID", Some("Anna"), 1_000).unwrap();
+    assert_eq!(
+        (
+            first.status.as_str(),
+            first.customer_name.as_deref(),
+            first.language.as_deref()
+        ),
+        ("bot", Some("Anna"), None)
+    );
+    let mut changed = first.clone();
+    changed.language = Some("hu".into());
+    changed.status = "queued".into();
+    changed.misses = 1;
+    store::save_state(&db, &changed).unwrap();
+    let again = store::touch_conversation(&db, "whatsapp", "3630", "PNID", None, 500).unwrap();
+    assert_eq!(again.id, first.id);
+    assert_eq!(
+        (
+            again.language.as_deref(),
+            again.status.as_str(),
+            again.misses
+        ),
+        (Some("hu"), "queued", 1)
+    );
+    assert_eq!(
+        again.customer_name.as_deref(),
+        Some("Anna"),
+        "a missing name keeps the known one"
+    );
+    assert_eq!(
+        again.last_customer_ms, 1_000,
+        "an older event does not move the window back"
+    );
+    let other = store::touch_conversation(&db, "messenger", "3630", "PAGE", None, 1).unwrap();
+    assert_ne!(other.id, first.id);
+
+    let message = NewMessage {
+        direction: "in",
+        author: "customer",
+        text: "szia",
+        intent: Some("greeting"),
+        confidence: Some(0.9),
+        anger: Some(0.0),
+        language: Some("hu"),
+    };
+    assert!(store::add_message(&db, first.id, &message, 1_000).unwrap() > 0);
+}
+
+#[test]
+fn the_outbox_retries_with_back_off_and_keeps_failures() {
+    let db = open(&db_path("outbox"));
+    store::migrate(&db).unwrap();
+    let conversation = store::touch_conversation(&db, "messenger", "U1", "PAGE", None, 0).unwrap();
+    let a = store::enqueue(&db, conversation.id, "messenger", "me", "{\"a\":1}", 0).unwrap();
+    let b = store::enqueue(&db, conversation.id, "messenger", "me", "{\"b\":1}", 0).unwrap();
+
+    let claimed = store::claim_due(&db, 0, 30_000, 10).unwrap();
+    assert_eq!(claimed.iter().map(|d| d.id).collect::<Vec<_>>(), vec![a, b]);
+    assert!(
+        store::claim_due(&db, 1, 30_000, 10).unwrap().is_empty(),
+        "leased rows are not claimed twice"
+    );
+
+    store::record_outcome(&db, &claimed[0], &Outcome::Retry("HTTP 503".into()), 10).unwrap();
+    store::record_outcome(
+        &db,
+        &claimed[1],
+        &Outcome::Failed("HTTP 400: (#100) invalid recipient".into()),
+        10,
+    )
+    .unwrap();
+    assert!(
+        store::claim_due(&db, 11, 30_000, 10).unwrap().is_empty(),
+        "not due before the back-off"
+    );
+    let retry = store::claim_due(&db, 10 + store::backoff_ms(1), 30_000, 10).unwrap();
+    assert_eq!(retry.len(), 1);
+    assert_eq!((retry[0].id, retry[0].attempts), (a, 1));
+    store::record_outcome(&db, &retry[0], &Outcome::Sent, 5_000).unwrap();
+    assert_eq!(
+        store::outbox_counts(&db).unwrap(),
+        vec![("failed".to_string(), 1), ("sent".to_string(), 1)]
+    );
+
+    // A lease that expires (the instance died mid-attempt) makes the row due again.
+    let c = store::enqueue(&db, conversation.id, "messenger", "me", "{}", 100_000).unwrap();
+    assert_eq!(store::claim_due(&db, 100_000, 30_000, 10).unwrap()[0].id, c);
+    assert_eq!(store::claim_due(&db, 130_001, 30_000, 10).unwrap()[0].id, c);
+}
+
+#[test]
+fn back_off_doubles_to_a_cap() {
+    let cases = [
+        (1, 2_000),
+        (2, 4_000),
+        (3, 8_000),
+        (9, 512_000),
+        (10, 600_000),
+        (40, 600_000),
+        (0, 2_000),
+    ];
+    for (attempts, want) in cases {
+        assert_eq!(store::backoff_ms(attempts), want, "{attempts}");
+    }
+}
