@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Host overhead benchmark: requests per second and p50/p99 latency at concurrency 1 and 32,
 # through the local host, for an empty component (the baseline) and for the Messenger
-# webhook verification route, measured side by side in one run with oha.
+# webhook verification route, plus a bare hyper server with no Wasm (the floor: loopback,
+# oha and hyper), measured side by side in one run with oha.
 #
 #   bench/host.sh [seconds-per-run]      (default 10; results in bench/results/)
 set -euo pipefail
@@ -15,7 +16,7 @@ if [ ! -x "$OHA" ]; then
   cargo install oha --locked --version 1.16.0 --root .tools
 fi
 
-cargo build --release -p host
+cargo build --release -p host --example floor
 target/release/host build -f tests/fixtures/spin.toml >/dev/null
 
 state=$(mktemp -d)
@@ -28,6 +29,13 @@ for _ in $(seq 1200); do grep -q '^Serving' "$state/out" 2>/dev/null && break; s
 base=$(sed -n 's/^Serving //p' "$state/out")
 [ -n "$base" ] || { echo "host did not start:"; cat "$state/log"; exit 1; }
 
+# The floor: a bare hyper server, no Wasm (host/examples/floor.rs).
+target/release/examples/floor 127.0.0.1:0 >"$state/floor-out" &
+floor_pid=$!
+trap 'kill $host_pid $floor_pid 2>/dev/null; rm -rf "$state"' EXIT
+for _ in $(seq 100); do grep -q '^Serving' "$state/floor-out" 2>/dev/null && break; sleep 0.1; done
+floor="$(sed -n 's/^Serving //p' "$state/floor-out")/"
+
 empty="$base/empty"
 verify="$base/webhooks/messenger?hub.mode=subscribe&hub.verify_token=bench-token&hub.challenge=42"
 mkdir -p bench/results
@@ -36,7 +44,7 @@ echo "[" >"$out"
 first=1
 # Interleave the two targets so drifting machine load hits both alike.
 for c in 1 32; do
-  for target in empty verify; do
+  for target in floor empty verify; do
     url=${!target}
     "$OHA" -z "${secs}s" -c "$c" --no-tui --output-format json "$url" >"$state/r.json"
     [ $first -eq 1 ] || echo "," >>"$out"
@@ -64,7 +72,8 @@ for r in rows:
     by[(r["target"], r["concurrency"])] = r
     print(f"{r['target']:<8} {r['concurrency']:>3} {r['rps']:>10.0f} {r['p50_us']:>9.0f} {r['p99_us']:>9.0f}  {r['status']}")
 for c in (1, 32):
-    e, v = by[("empty", c)], by[("verify", c)]
-    print(f"c={c}: verify/empty p50 ratio {v['p50_us']/e['p50_us']:.2f}, rps ratio {v['rps']/e['rps']:.2f}")
+    f, e, v = by[("floor", c)], by[("empty", c)], by[("verify", c)]
+    print(f"c={c}: host overhead (empty - floor) p50 {e['p50_us'] - f['p50_us']:.0f} µs; "
+          f"verify/empty p50 ratio {v['p50_us']/e['p50_us']:.2f}, rps ratio {v['rps']/e['rps']:.2f}")
 print(f"results: {sys.argv[1]}")
 PY
