@@ -1,0 +1,292 @@
+//! Turns a [`policy::Action`] into what the customer reads: texts and buttons taken from the
+//! FAQ in the conversation's language. Channel-agnostic: the channel shells map buttons to
+//! Messenger quick replies or WhatsApp buttons and lists (`meta`).
+//!
+//! Buttons carry payloads the policy understands: `FAQ:<intent>` and [`policy::HUMAN_PAYLOAD`].
+#![deny(missing_docs)]
+
+use faq::Faq;
+use policy::{Action, FAQ_PAYLOAD_PREFIX, HUMAN_PAYLOAD, Lang};
+
+/// A button under a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    /// What comes back when pressed.
+    pub payload: String,
+    /// What the customer sees.
+    pub title: String,
+}
+
+/// One message to the customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The text.
+    pub text: String,
+    /// Choices offered with it.
+    pub buttons: Vec<Button>,
+}
+
+/// The language code the FAQ is written in for a conversation language.
+pub fn language_code(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Hu => "hu",
+        Lang::Pl => "pl",
+        Lang::En | Lang::Other => "en",
+    }
+}
+
+/// The topics offered when the bot does not know what the customer wants.
+const MAIN_TOPICS: [&str; 4] = [
+    "order_status",
+    "shipping_cost",
+    "return_item",
+    "payment_methods",
+];
+
+fn faq_button(faq: &Faq, intent: &str, lang: &str) -> Option<Button> {
+    faq.title(intent, lang).map(|title| Button {
+        payload: format!("{FAQ_PAYLOAD_PREFIX}{intent}"),
+        title: title.to_string(),
+    })
+}
+
+fn human_button(faq: &Faq, lang: &str) -> Button {
+    Button {
+        payload: HUMAN_PAYLOAD.to_string(),
+        title: faq
+            .system("talk_to_person", lang)
+            .unwrap_or("Talk to a person")
+            .to_string(),
+    }
+}
+
+/// The system message `key`, or a plain English fallback if the FAQ file lacks it.
+fn system(faq: &Faq, key: &str, lang: &str, fallback: &str) -> String {
+    faq.system(key, lang).unwrap_or(fallback).to_string()
+}
+
+/// What the bot says for `action`. `wait_minutes` is the estimated wait for a handoff;
+/// `back` the time phrase when agents are back if it happens outside business hours.
+pub fn render(
+    faq: &Faq,
+    action: &Action,
+    lang: Lang,
+    wait_minutes: u32,
+    back: Option<&str>,
+) -> Vec<Reply> {
+    let code = language_code(lang);
+    let sorry = "Sorry, something went wrong on our side, please try again.";
+    match action {
+        Action::Silent => Vec::new(),
+        Action::Answer { intent } => {
+            let Some(text) = faq.answer(intent, code) else {
+                return vec![Reply {
+                    text: system(faq, "error", code, sorry),
+                    buttons: vec![human_button(faq, code)],
+                }];
+            };
+            let mut buttons: Vec<Button> = faq
+                .related(intent)
+                .iter()
+                .filter_map(|r| faq_button(faq, r, code))
+                .collect();
+            buttons.push(human_button(faq, code));
+            vec![Reply {
+                text: text.to_string(),
+                buttons,
+            }]
+        }
+        Action::SmallTalk { intent } => vec![Reply {
+            text: faq
+                .answer(intent, code)
+                .map_or_else(|| system(faq, "capabilities", code, sorry), str::to_string),
+            buttons: Vec::new(),
+        }],
+        Action::Clarify { options } => {
+            let mut buttons: Vec<Button> = options
+                .iter()
+                .filter_map(|o| faq_button(faq, o, code))
+                .collect();
+            buttons.push(human_button(faq, code));
+            vec![Reply {
+                text: system(faq, "clarify", code, "Did you mean one of these?"),
+                buttons,
+            }]
+        }
+        Action::Capabilities => {
+            let mut buttons: Vec<Button> = MAIN_TOPICS
+                .iter()
+                .filter_map(|t| faq_button(faq, t, code))
+                .collect();
+            buttons.push(human_button(faq, code));
+            vec![Reply {
+                text: system(
+                    faq,
+                    "capabilities",
+                    code,
+                    "I can help with orders, shipping, returns and payments.",
+                ),
+                buttons,
+            }]
+        }
+        Action::TextOnly => vec![Reply {
+            text: system(
+                faq,
+                "text_only",
+                code,
+                "I can only read text messages, please type your question.",
+            ),
+            buttons: Vec::new(),
+        }],
+        Action::Handoff { .. } => {
+            let text = match back {
+                Some(back) => system(
+                    faq,
+                    "handoff_closed",
+                    code,
+                    "Our colleagues are back {back}.",
+                )
+                .replace("{back}", back),
+                None => {
+                    let wait = system(faq, "wait_minutes", code, "about {minutes} minutes")
+                        .replace("{minutes}", &wait_minutes.max(1).to_string());
+                    system(
+                        faq,
+                        "handoff",
+                        code,
+                        "A colleague will take over in {wait}.",
+                    )
+                    .replace("{wait}", &wait)
+                }
+            };
+            vec![Reply {
+                text,
+                buttons: Vec::new(),
+            }]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use policy::HandoffReason;
+
+    fn shop_faq() -> Faq {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/faq/shop.toml");
+        Faq::parse(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn every_action_renders_in_every_language() {
+        let faq = shop_faq();
+        let actions = [
+            Action::Answer {
+                intent: "shipping_cost".into(),
+            },
+            Action::SmallTalk {
+                intent: "greeting".into(),
+            },
+            Action::Clarify {
+                options: vec!["order_status".into(), "delivery_time".into()],
+            },
+            Action::Capabilities,
+            Action::TextOnly,
+            Action::Handoff {
+                reason: HandoffReason::Anger,
+            },
+        ];
+        for lang in [Lang::En, Lang::Hu, Lang::Pl, Lang::Other] {
+            for action in &actions {
+                let replies = render(&faq, action, lang, 4, None);
+                assert_eq!(replies.len(), 1, "{action:?} {lang:?}");
+                let reply = &replies[0];
+                assert!(!reply.text.is_empty());
+                assert!(
+                    !reply.text.contains('{'),
+                    "unfilled placeholder: {}",
+                    reply.text
+                );
+                assert!(
+                    reply
+                        .buttons
+                        .iter()
+                        .all(|b| b.title.chars().count() <= faq::MAX_TITLE_CHARS)
+                );
+            }
+        }
+        assert!(render(&faq, &Action::Silent, Lang::En, 0, None).is_empty());
+    }
+
+    #[test]
+    fn answers_follow_the_language_and_offer_related_topics_and_a_person() {
+        let faq = shop_faq();
+        let hu = &render(
+            &faq,
+            &Action::Answer {
+                intent: "shipping_cost".into(),
+            },
+            Lang::Hu,
+            0,
+            None,
+        )[0];
+        assert_eq!(hu.text, faq.answer("shipping_cost", "hu").unwrap());
+        let payloads: Vec<&str> = hu.buttons.iter().map(|b| b.payload.as_str()).collect();
+        assert_eq!(payloads.last(), Some(&HUMAN_PAYLOAD));
+        assert!(payloads.contains(&"FAQ:delivery_time"), "{payloads:?}");
+        let other = &render(
+            &faq,
+            &Action::Answer {
+                intent: "shipping_cost".into(),
+            },
+            Lang::Other,
+            0,
+            None,
+        )[0];
+        assert_eq!(
+            other.text,
+            faq.answer("shipping_cost", "en").unwrap(),
+            "unknown languages get English"
+        );
+        let clarify = &render(
+            &faq,
+            &Action::Clarify {
+                options: vec!["order_status".into(), "refund_status".into()],
+            },
+            Lang::Pl,
+            0,
+            None,
+        )[0];
+        assert_eq!(clarify.buttons.len(), 3);
+        assert_eq!(
+            clarify.buttons[0].title,
+            faq.title("order_status", "pl").unwrap()
+        );
+    }
+
+    #[test]
+    fn handoff_says_the_wait_or_when_agents_are_back() {
+        let faq = shop_faq();
+        let open = &render(
+            &faq,
+            &Action::Handoff {
+                reason: HandoffReason::ExplicitRequest,
+            },
+            Lang::En,
+            7,
+            None,
+        )[0];
+        assert!(open.text.contains('7'), "{}", open.text);
+        let closed = &render(
+            &faq,
+            &Action::Handoff {
+                reason: HandoffReason::ExplicitRequest,
+            },
+            Lang::Hu,
+            7,
+            Some("hétfőn 8:00-kor"),
+        )[0];
+        assert!(closed.text.contains("hétfőn 8:00-kor"), "{}", closed.text);
+    }
+}
