@@ -396,13 +396,15 @@ mod tests {
         let angry = text(Lang::En, &[("order_status", 0.9)], false, &[Signal::Anger]);
         let complaint = text(Lang::En, &[("complaint", 0.8)], false, &[Signal::Complaint]);
         let hello = text(Lang::En, &[("greeting", 0.95)], false, &[]);
-        let cases: Vec<(
-            &str,
+        // (name, state before, incoming, action, (status, misses, out-of-scope streak) after)
+        type Case<'a> = (
+            &'a str,
             ConversationState,
-            Incoming<'_>,
+            Incoming<'a>,
             Action,
             (Status, u8, u8),
-        )> = vec![
+        );
+        let cases: Vec<Case<'_>> = vec![
             (
                 "faq answered",
                 bot.clone(),
