@@ -23,6 +23,15 @@ fn on_event(body: &[u8]) -> Response {
         .flat_map(|entry| entry["changes"].as_array().into_iter().flatten())
         .flat_map(|change| change["value"]["messages"].as_array().into_iter().flatten())
         .filter_map(|message| message["text"]["body"].as_str());
-    let analyzed = texts.map(|t| nlu::analyze(t)).count();
-    json(200, &serde_json::json!({ "analyzed": analyzed }))
+    let (mut analyzed, mut needs_human) = (0, 0);
+    for text in texts {
+        analyzed += 1;
+        if !nlu::analyze(text).needs_human.is_empty() {
+            needs_human += 1;
+        }
+    }
+    json(
+        200,
+        &serde_json::json!({ "analyzed": analyzed, "needs_human": needs_human }),
+    )
 }
