@@ -218,7 +218,121 @@ pub struct App {
     _host: Option<HostProcess>,
 }
 
+/// One request the fake Graph API received.
+#[derive(Debug, Clone)]
+pub struct GraphRequest {
+    /// `POST`, ...
+    pub method: String,
+    /// Path and query, e.g. `/v25.0/me/messages`.
+    pub path: String,
+    /// The `Authorization` header.
+    pub authorization: Option<String>,
+    /// The JSON body.
+    pub body: serde_json::Value,
+}
+
+/// A local stand-in for the Graph API: records every request and answers with the statuses
+/// queued by [`FakeGraph::fail_next`] (then 200 `{"message_id": ...}`).
+pub struct FakeGraph {
+    /// `http://127.0.0.1:<port>`.
+    pub base_url: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<GraphRequest>>>,
+    failures: std::sync::Arc<std::sync::Mutex<Vec<u16>>>,
+}
+
+impl FakeGraph {
+    /// Starts the fake on a free port; it lives as long as the test process.
+    pub fn start() -> Self {
+        let server = tiny_http::Server::http("127.0.0.1:0").expect("fake Graph API binds");
+        let base_url = format!("http://{}", server.server_addr());
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let failures = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u16>::new()));
+        let (seen, queued) = (requests.clone(), failures.clone());
+        std::thread::spawn(move || {
+            for mut request in server.incoming_requests() {
+                let mut body = String::new();
+                let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
+                let authorization = request
+                    .headers()
+                    .iter()
+                    .find(|h| h.field.equiv("authorization"))
+                    .map(|h| h.value.to_string());
+                seen.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(GraphRequest {
+                        method: request.method().to_string(),
+                        path: request.url().to_string(),
+                        authorization,
+                        body: serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+                    });
+                let status = {
+                    let mut queued = queued.lock().unwrap_or_else(|e| e.into_inner());
+                    if queued.is_empty() {
+                        200
+                    } else {
+                        queued.remove(0)
+                    }
+                };
+                let reply = if status == 200 {
+                    r#"{"message_id":"mid.fake"}"#
+                } else {
+                    r#"{"error":{"message":"fake failure"}}"#
+                };
+                let _ = request
+                    .respond(tiny_http::Response::from_string(reply).with_status_code(status));
+            }
+        });
+        Self {
+            base_url,
+            requests,
+            failures,
+        }
+    }
+
+    /// Answers the next requests with these statuses.
+    pub fn fail_next(&self, statuses: &[u16]) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(statuses);
+    }
+
+    /// Everything received so far.
+    pub fn requests(&self) -> Vec<GraphRequest> {
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Waits until at least `n` requests arrived (up to 10 s) and returns them.
+    pub fn wait_for(&self, n: usize) -> Vec<GraphRequest> {
+        for _ in 0..200 {
+            let requests = self.requests();
+            if requests.len() >= n {
+                return requests;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.requests()
+    }
+}
+
 impl App {
+    /// A local host on the project's spin.toml with the Graph API pointed at `graph` and
+    /// tokens set; `None` when `APP_URL` is set (the suite cannot redirect that app's Graph
+    /// API, so bot tests skip).
+    pub fn start_with_graph(graph: &FakeGraph) -> Option<Self> {
+        if std::env::var("APP_URL").is_ok() {
+            return None;
+        }
+        Some(Self::local(vec![
+            ("SPIN_VARIABLE_GRAPH_API_BASE", graph.base_url.clone()),
+            ("SPIN_VARIABLE_MESSENGER_PAGE_TOKEN", "page-token".into()),
+            ("SPIN_VARIABLE_WHATSAPP_TOKEN", "wa-token".into()),
+        ]))
+    }
+
     /// `APP_URL` (with `E2E_META_APP_SECRET` and `E2E_META_VERIFY_TOKEN` naming the values
     /// that app runs with), or a local host started on the project's spin.toml.
     ///
@@ -236,19 +350,29 @@ impl App {
                 _host: None,
             };
         }
+        // Replies go nowhere real: the Graph API points at a closed local port.
+        Self::local(vec![(
+            "SPIN_VARIABLE_GRAPH_API_BASE",
+            "http://127.0.0.1:9".into(),
+        )])
+    }
+
+    fn local(extra_env: Vec<(&'static str, String)>) -> Self {
         let app_secret = "e2e-app-secret".to_string();
         let verify_token = "e2e-verify-token".to_string();
+        let mut env = vec![
+            ("SPIN_VARIABLE_META_APP_SECRET", app_secret.clone()),
+            ("SPIN_VARIABLE_META_VERIFY_TOKEN", verify_token.clone()),
+            ("SPIN_VARIABLE_DESK_ADMIN_TOKEN", "e2e-admin-token".into()),
+        ];
+        env.extend(extra_env);
         let host = HostProcess::start(HostOptions {
             binary: host_binary(),
             manifest: workspace_root().join("spin.toml"),
             state_dir: temp_dir("e2e"),
             args: Vec::new(),
             cache_dir: Some(shared_cache_dir()),
-            env: vec![
-                ("SPIN_VARIABLE_META_APP_SECRET", app_secret.clone()),
-                ("SPIN_VARIABLE_META_VERIFY_TOKEN", verify_token.clone()),
-                ("SPIN_VARIABLE_DESK_ADMIN_TOKEN", "e2e-admin-token".into()),
-            ],
+            env,
         })
         .unwrap_or_else(|e| {
             panic!(

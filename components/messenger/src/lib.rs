@@ -1,35 +1,17 @@
 //! Messenger webhook: `GET` handshake and signed `POST` events at `/webhooks/messenger`.
 
-use component_shell::{json, json_error, meta_webhook, nlu};
+use component_shell::{bot, json_error, verified_body};
 use spin_sdk::http::{Request, Response};
 use spin_sdk::http_component;
 
 #[http_component]
-fn handle(req: Request) -> Response {
-    meta_webhook(&req, on_event)
-}
-
-/// A verified POST. The bot's replies come with the channels issue; for now each text is
-/// analyzed and the delivery acknowledged.
-fn on_event(body: &[u8]) -> Response {
-    let Ok(payload) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return json_error(400, "malformed JSON payload");
+async fn handle(req: Request) -> Response {
+    let body = match verified_body(&req) {
+        Ok(body) => body,
+        Err(response) => return response,
     };
-    let texts = payload["entry"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|entry| entry["messaging"].as_array().into_iter().flatten())
-        .filter_map(|event| event["message"]["text"].as_str());
-    let (mut analyzed, mut needs_human) = (0, 0);
-    for text in texts {
-        analyzed += 1;
-        if !nlu::analyze(text).needs_human.is_empty() {
-            needs_human += 1;
-        }
+    match meta::parse_messenger(body) {
+        Ok(events) => bot::handle(events).await,
+        Err(e) => json_error(400, &e.to_string()),
     }
-    json(
-        200,
-        &serde_json::json!({ "analyzed": analyzed, "needs_human": needs_human }),
-    )
 }

@@ -7,6 +7,9 @@
 use spin_sdk::http::{Method, Request, Response};
 use webhook::{SIGNATURE_HEADER, SignatureChecker, verify_subscription};
 
+pub mod bot;
+pub mod db;
+
 /// Bindings for the `chatbot:nlu/analyzer` import, satisfied by the `nlu` component
 /// through `[component.<name>.dependencies]`.
 pub mod nlu {
@@ -48,9 +51,24 @@ pub fn variable(name: &str) -> Result<String, Response> {
     })
 }
 
+/// The Meta webhook gate: answers the GET handshake and refuses anything unsigned, returning
+/// `Ok(body)` only for a POST whose signature matches.
+///
+/// # Errors
+///
+/// The response to send instead (the handshake's answer, 403, 405, or 500).
+pub fn verified_body(req: &Request) -> Result<&[u8], Response> {
+    let mut body = None;
+    let response = meta_webhook(req, |b| {
+        body = Some(b);
+        json(200, &serde_json::json!({}))
+    });
+    body.ok_or(response)
+}
+
 /// Serves a Meta webhook route: the GET handshake, and signed POSTs whose verified raw
 /// body is handed to `on_event`. Everything else is refused before `on_event` runs.
-pub fn meta_webhook(req: &Request, on_event: impl FnOnce(&[u8]) -> Response) -> Response {
+pub fn meta_webhook<'r>(req: &'r Request, on_event: impl FnOnce(&'r [u8]) -> Response) -> Response {
     match req.method() {
         Method::Get => {
             let token = match variable("meta_verify_token") {

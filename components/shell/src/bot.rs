@@ -1,0 +1,333 @@
+//! The bot's pipeline for verified webhook events: dedupe, conversation state, analysis,
+//! policy, replies into the outbox (all in one transaction per event, before the webhook
+//! answers), then delivery of due outbox rows through the Graph API.
+
+use crate::db::SpinDb;
+use crate::{json, json_error, nlu, variable};
+use meta::{Channel, EventKind, InboundEvent};
+use policy::{ConversationState, Decision, Incoming, Lang, Signal, Status};
+use spin_sdk::http::{Method, Request, Response};
+use std::sync::OnceLock;
+use store::{Database, DbError, Delivery, NewMessage, Outcome};
+
+/// How long an outbox row is reserved for one delivery attempt.
+const LEASE_MS: i64 = 30_000;
+
+/// How many due replies one request delivers at most.
+const DELIVERIES_PER_REQUEST: i64 = 20;
+
+/// The estimated wait quoted at handoff until the desk's queue statistics exist.
+const DEFAULT_WAIT_MINUTES: u32 = 5;
+
+fn faq() -> Option<&'static faq::Faq> {
+    static FAQ: OnceLock<Option<faq::Faq>> = OnceLock::new();
+    FAQ.get_or_init(|| faq::Faq::parse(include_str!("../../../models/faq/shop.toml")).ok())
+        .as_ref()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Handles the events of one verified webhook POST. Every event is stored with its replies
+/// before the answer; a storage failure answers 500 so Meta redelivers (nothing is lost, and
+/// the dedupe claim rolls back with the rest).
+pub async fn handle(events: Vec<InboundEvent>) -> Response {
+    let Some(faq) = faq() else {
+        return json_error(500, "server misconfigured: the FAQ file is invalid");
+    };
+    let db = match SpinDb::open().and_then(|db| store::migrate(&db).map(|()| db)) {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("bot: database unavailable: {e}");
+            return json_error(500, "database unavailable");
+        }
+    };
+    let mut handled = 0;
+    for event in &events {
+        match process(&db, faq, event) {
+            Ok(new) => handled += usize::from(new),
+            Err(e) => {
+                let _ = db.execute("ROLLBACK", &[]);
+                eprintln!(
+                    "bot: could not store a {} event: {e}",
+                    event.channel.as_str()
+                );
+                return json_error(500, "could not store the event; it will be redelivered");
+            }
+        }
+    }
+    deliver_due(&db).await;
+    json(
+        200,
+        &serde_json::json!({ "received": events.len(), "handled": handled }),
+    )
+}
+
+fn language_code(lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => "en",
+        Lang::Hu => "hu",
+        Lang::Pl => "pl",
+        Lang::Other => "other",
+    }
+}
+
+fn parse_lang(code: Option<&str>) -> Option<Lang> {
+    match code? {
+        "en" => Some(Lang::En),
+        "hu" => Some(Lang::Hu),
+        "pl" => Some(Lang::Pl),
+        _ => Some(Lang::Other),
+    }
+}
+
+fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Bot => "bot",
+        Status::Queued => "queued",
+        Status::Human => "human",
+        Status::Closed => "closed",
+    }
+}
+
+fn parse_status(name: &str) -> Status {
+    match name {
+        "queued" => Status::Queued,
+        "human" => Status::Human,
+        "closed" => Status::Closed,
+        _ => Status::Bot,
+    }
+}
+
+fn to_policy(a: &nlu::Analysis) -> policy::Analysis {
+    policy::Analysis {
+        language: match a.language {
+            nlu::Language::En => Lang::En,
+            nlu::Language::Hu => Lang::Hu,
+            nlu::Language::Pl => Lang::Pl,
+            nlu::Language::Other => Lang::Other,
+        },
+        language_confidence: a.language_confidence,
+        intents: a
+            .intents
+            .iter()
+            .map(|i| (i.label.clone(), i.confidence))
+            .collect(),
+        out_of_scope: a.out_of_scope,
+        anger: a.anger,
+        signals: a
+            .needs_human
+            .iter()
+            .map(|s| match s {
+                nlu::HandoffSignal::ExplicitRequest => Signal::ExplicitRequest,
+                nlu::HandoffSignal::Anger => Signal::Anger,
+                nlu::HandoffSignal::Complaint => Signal::Complaint,
+                nlu::HandoffSignal::OutOfScope => Signal::OutOfScope,
+            })
+            .collect(),
+    }
+}
+
+/// Stores one event and its replies atomically. Returns false for a redelivery.
+fn process(db: &SpinDb, faq: &faq::Faq, event: &InboundEvent) -> Result<bool, DbError> {
+    let now = now_ms();
+    let channel = event.channel.as_str();
+    db.execute("BEGIN IMMEDIATE", &[])?;
+    if !store::claim_message(db, channel, &event.message_id, now)? {
+        db.execute("COMMIT", &[])?;
+        return Ok(false);
+    }
+    let mut conversation = store::touch_conversation(
+        db,
+        channel,
+        &event.customer_id,
+        &event.business_id,
+        event.customer_name.as_deref(),
+        event.timestamp_ms.min(now),
+    )?;
+    let state = ConversationState {
+        status: parse_status(&conversation.status),
+        language: parse_lang(conversation.language.as_deref()),
+        misses: conversation.misses.clamp(0, 255) as u8,
+        out_of_scope_streak: conversation.out_of_scope_streak.clamp(0, 255) as u8,
+    };
+    let (decision, incoming_text, analysis): (Decision, String, Option<policy::Analysis>) =
+        match &event.kind {
+            EventKind::Text(text) => {
+                let analysis = to_policy(&nlu::analyze(text));
+                (
+                    policy::decide(&state, &Incoming::Text(&analysis)),
+                    text.clone(),
+                    Some(analysis),
+                )
+            }
+            EventKind::Payload { payload, title } => (
+                policy::decide(&state, &Incoming::Payload(payload)),
+                title.clone().unwrap_or_else(|| format!("[{payload}]")),
+                None,
+            ),
+            EventKind::NonText(kind) => (
+                policy::decide(&state, &Incoming::NonText),
+                format!("[{kind}]"),
+                None,
+            ),
+        };
+    let top = analysis.as_ref().and_then(|a| a.intents.first().cloned());
+    store::add_message(
+        db,
+        conversation.id,
+        &NewMessage {
+            direction: "in",
+            author: "customer",
+            text: &incoming_text,
+            intent: top.as_ref().map(|(i, _)| i.as_str()),
+            confidence: top.as_ref().map(|(_, c)| f64::from(*c)),
+            anger: analysis.as_ref().map(|a| f64::from(a.anger)),
+            language: analysis.as_ref().map(|a| language_code(a.language)),
+        },
+        now,
+    )?;
+
+    let lang = decision.state.reply_language();
+    for reply in replies::render(faq, &decision.action, lang, DEFAULT_WAIT_MINUTES, None) {
+        let buttons: Vec<meta::Button> = reply
+            .buttons
+            .iter()
+            .map(|b| meta::Button {
+                payload: b.payload.clone(),
+                title: b.title.clone(),
+            })
+            .collect();
+        let (target, body) = match event.channel {
+            Channel::Messenger => (
+                "me".to_string(),
+                meta::messenger_text(
+                    &event.customer_id,
+                    &reply.text,
+                    &buttons,
+                    meta::MessengerMessaging::Response,
+                ),
+            ),
+            Channel::WhatsApp | Channel::WebChat => (
+                event.business_id.clone(),
+                meta::whatsapp_text(
+                    &event.customer_id,
+                    &reply.text,
+                    &buttons,
+                    faq.system("more_options", replies::language_code(lang))
+                        .unwrap_or("Options"),
+                ),
+            ),
+        };
+        store::enqueue(
+            db,
+            conversation.id,
+            channel,
+            &target,
+            &body.to_string(),
+            now,
+        )?;
+        store::add_message(
+            db,
+            conversation.id,
+            &NewMessage {
+                direction: "out",
+                author: "bot",
+                text: &reply.text,
+                intent: None,
+                confidence: None,
+                anger: None,
+                language: Some(replies::language_code(lang)),
+            },
+            now,
+        )?;
+    }
+
+    conversation.status = status_name(decision.state.status).to_string();
+    conversation.language = decision
+        .state
+        .language
+        .map(|l| language_code(l).to_string());
+    conversation.misses = i64::from(decision.state.misses);
+    conversation.out_of_scope_streak = i64::from(decision.state.out_of_scope_streak);
+    store::save_state(db, &conversation)?;
+    db.execute("COMMIT", &[])?;
+    Ok(true)
+}
+
+/// Delivers due outbox rows (new replies and earlier failures whose back-off has passed).
+/// Failures are recorded on the row, never dropped: 5xx, 429 and transport errors retry with
+/// back-off; other 4xx are kept as failed for operators.
+async fn deliver_due(db: &SpinDb) {
+    let due = match store::claim_due(db, now_ms(), LEASE_MS, DELIVERIES_PER_REQUEST) {
+        Ok(due) => due,
+        Err(e) => {
+            eprintln!("bot: cannot read the outbox: {e}");
+            return;
+        }
+    };
+    if due.is_empty() {
+        return;
+    }
+    let (base, version) = match (variable("graph_api_base"), variable("graph_api_version")) {
+        (Ok(base), Ok(version)) => (base, version),
+        _ => return,
+    };
+    for delivery in due {
+        let outcome = send(&delivery, &base, &version).await;
+        if let Outcome::Failed(e) | Outcome::Retry(e) = &outcome {
+            eprintln!("bot: delivery {} on {}: {e}", delivery.id, delivery.channel);
+        }
+        if let Err(e) = store::record_outcome(db, &delivery, &outcome, now_ms()) {
+            eprintln!("bot: cannot record a delivery outcome: {e}");
+        }
+    }
+}
+
+async fn send(delivery: &Delivery, base: &str, version: &str) -> Outcome {
+    let (url, token_variable) = match Channel::parse(&delivery.channel) {
+        Some(Channel::Messenger) => (meta::messenger_url(base, version), "messenger_page_token"),
+        Some(Channel::WhatsApp) => (
+            meta::whatsapp_url(base, version, &delivery.target),
+            "whatsapp_token",
+        ),
+        _ => {
+            return Outcome::Failed(format!(
+                "no Graph API route for channel {}",
+                delivery.channel
+            ));
+        }
+    };
+    let token = match variable(token_variable) {
+        Ok(token) if !token.is_empty() => token,
+        // Kept pending: the reply goes out once the operator sets the token.
+        _ => return Outcome::Retry(format!("{token_variable} is not set")),
+    };
+    let request = Request::builder()
+        .method(Method::Post)
+        .uri(url)
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .body(delivery.body.clone())
+        .build();
+    match spin_sdk::http::send::<_, Response>(request).await {
+        Ok(response) => {
+            let status = *response.status();
+            if (200..300).contains(&status) {
+                Outcome::Sent
+            } else if status == 429 || status >= 500 {
+                Outcome::Retry(format!("Graph API answered {status}"))
+            } else {
+                let detail: String = String::from_utf8_lossy(response.body())
+                    .chars()
+                    .take(300)
+                    .collect();
+                Outcome::Failed(format!("Graph API answered {status}: {detail}"))
+            }
+        }
+        Err(e) => Outcome::Retry(format!("Graph API unreachable: {e}")),
+    }
+}

@@ -1,0 +1,145 @@
+//! The bot end to end on the local host, with a fake Graph API: answers in the customer's
+//! language, exactly once per message, retried when the Graph API fails. (Skipped under
+//! `APP_URL`: the suite cannot point that app's Graph API at its fake.)
+
+use e2e::{App, FakeGraph};
+
+fn messenger_event(mid: &str, psid: &str, text: &str, timestamp: u64) -> String {
+    serde_json::json!({
+        "object": "page",
+        "entry": [{ "id": "PAGE", "time": timestamp, "messaging": [{
+            "sender": { "id": psid }, "recipient": { "id": "PAGE" }, "timestamp": timestamp,
+            "message": { "mid": mid, "text": text }
+        }]}]
+    })
+    .to_string()
+}
+
+fn whatsapp_event(id: &str, from: &str, text: &str) -> String {
+    serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "WABA", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "3612345678", "phone_number_id": "PNID" },
+            "contacts": [{ "profile": { "name": "Anna" }, "wa_id": from }],
+            "messages": [{ "from": from, "id": id, "timestamp": "1700000000", "type": "text", "text": { "body": text } }]
+        }}]}]
+    })
+    .to_string()
+}
+
+#[test]
+fn a_messenger_question_is_answered_once_even_when_redelivered() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    let body = messenger_event(
+        "m.1",
+        "PSID-1",
+        "How much does shipping cost?",
+        1_700_000_000_000,
+    );
+    for _ in 0..3 {
+        let reply = app.post_signed("/webhooks/messenger", &body);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    let requests = graph.wait_for(1);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let requests_after = graph.requests();
+    assert_eq!(
+        requests_after.len(),
+        1,
+        "answered exactly once: {requests_after:?}"
+    );
+    let sent = &requests[0];
+    assert_eq!(
+        (sent.method.as_str(), sent.path.as_str()),
+        ("POST", "/v25.0/me/messages")
+    );
+    assert_eq!(sent.authorization.as_deref(), Some("Bearer page-token"));
+    assert_eq!(sent.body["recipient"]["id"], "PSID-1");
+    assert_eq!(sent.body["messaging_type"], "RESPONSE");
+    let text = sent.body["message"]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("9.90") || text.contains("1 490"),
+        "a shipping-cost answer: {text}"
+    );
+    let quick = sent.body["message"]["quick_replies"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        quick.iter().any(|q| q["payload"] == "HUMAN"),
+        "offers a person: {quick:?}"
+    );
+}
+
+#[test]
+fn a_whatsapp_question_in_hungarian_gets_a_hungarian_answer() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    let reply = app.post_signed(
+        "/webhooks/whatsapp",
+        &whatsapp_event("wamid.1", "36301234567", "Mennyi a szállítási díj?"),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let sent = &graph.wait_for(1)[0];
+    assert_eq!(sent.path, "/v25.0/PNID/messages");
+    assert_eq!(sent.authorization.as_deref(), Some("Bearer wa-token"));
+    assert_eq!(sent.body["to"], "36301234567");
+    assert_eq!(sent.body["type"], "interactive");
+    let text = sent.body["interactive"]["body"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.contains("1 490 Ft") && text.contains("szállítás"),
+        "a Hungarian shipping-cost answer: {text}"
+    );
+}
+
+#[test]
+fn a_failed_delivery_is_kept_and_retried_on_a_later_request() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    graph.fail_next(&[503]);
+    let first = messenger_event(
+        "m.10",
+        "PSID-2",
+        "do you ship to Norway?",
+        1_700_000_000_000,
+    );
+    assert_eq!(app.post_signed("/webhooks/messenger", &first).status, 200);
+    assert_eq!(graph.wait_for(1).len(), 1, "one failed attempt");
+    // After the back-off (2 s), the next webhook request delivers what is due.
+    std::thread::sleep(std::time::Duration::from_millis(2_300));
+    let second = messenger_event("m.11", "PSID-2", "thanks!", 1_700_000_001_000);
+    assert_eq!(app.post_signed("/webhooks/messenger", &second).status, 200);
+    let requests = graph.wait_for(3);
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    assert_eq!(
+        requests[0].body, requests[1].body,
+        "the failed reply is sent again, unchanged"
+    );
+}
+
+#[test]
+fn malformed_payloads_with_a_valid_signature_are_400() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    for (path, body) in [
+        ("/webhooks/messenger", "{not json"),
+        ("/webhooks/whatsapp", r#"{"object":"page","entry":[]}"#),
+    ] {
+        let reply = app.post_signed(path, body);
+        assert_eq!(reply.status, 400, "{path}: {}", reply.body);
+        assert!(reply.json()["error"].is_string());
+    }
+    assert!(graph.requests().is_empty());
+}
