@@ -86,7 +86,16 @@ fn a_whatsapp_question_in_hungarian_gets_a_hungarian_answer() {
         &whatsapp_event("wamid.1", "36301234567", "Mennyi a szállítási díj?"),
     );
     assert_eq!(reply.status, 200, "{}", reply.body);
-    let sent = &graph.wait_for(1)[0];
+    let requests = graph.wait_for(2);
+    let read = requests
+        .iter()
+        .find(|r| r.body["status"] == "read")
+        .expect("marked as read");
+    assert_eq!(read.body["message_id"], "wamid.1");
+    let sent = requests
+        .iter()
+        .find(|r| r.body["type"] == "interactive")
+        .expect("an interactive answer");
     assert_eq!(sent.path, "/v25.0/PNID/messages");
     assert_eq!(sent.authorization.as_deref(), Some("Bearer wa-token"));
     assert_eq!(sent.body["to"], "36301234567");
@@ -142,4 +151,30 @@ fn malformed_payloads_with_a_valid_signature_are_400() {
         assert!(reply.json()["error"].is_string());
     }
     assert!(graph.requests().is_empty());
+}
+
+#[test]
+fn an_angry_customer_is_handed_off_with_an_estimated_wait_and_the_bot_goes_silent() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    let angry = messenger_event(
+        "m.20",
+        "PSID-3",
+        "WHERE IS MY ORDER?!?! you useless idiots",
+        1_700_000_000_000,
+    );
+    assert_eq!(app.post_signed("/webhooks/messenger", &angry).status, 200);
+    let ack = &graph.wait_for(1)[0];
+    let text = ack.body["message"]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("5"),
+        "the acknowledgement quotes the wait (5 minutes on an empty queue): {text}"
+    );
+    // Queued for a human: later questions are stored for the agent, not answered by the bot.
+    let later = messenger_event("m.21", "PSID-3", "how much is shipping?", 1_700_000_001_000);
+    assert_eq!(app.post_signed("/webhooks/messenger", &later).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(graph.requests().len(), 1, "{:?}", graph.requests());
 }

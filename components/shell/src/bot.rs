@@ -16,9 +16,6 @@ const LEASE_MS: i64 = 30_000;
 /// How many due replies one request delivers at most.
 const DELIVERIES_PER_REQUEST: i64 = 20;
 
-/// The estimated wait quoted at handoff until the desk's queue statistics exist.
-const DEFAULT_WAIT_MINUTES: u32 = 5;
-
 fn faq() -> Option<&'static faq::Faq> {
     static FAQ: OnceLock<Option<faq::Faq>> = OnceLock::new();
     FAQ.get_or_init(|| faq::Faq::parse(include_str!("../../../models/faq/shop.toml")).ok())
@@ -191,8 +188,36 @@ fn process(db: &SpinDb, faq: &faq::Faq, event: &InboundEvent) -> Result<bool, Db
         now,
     )?;
 
+    if event.channel == Channel::WhatsApp {
+        // Blue ticks: the customer sees we read it (delivered through the outbox like replies).
+        let read = meta::whatsapp_mark_read(&event.message_id);
+        store::enqueue(
+            db,
+            conversation.id,
+            channel,
+            &event.business_id,
+            &read.to_string(),
+            now,
+        )?;
+    }
+
     let lang = decision.state.reply_language();
-    for reply in replies::render(faq, &decision.action, lang, DEFAULT_WAIT_MINUTES, None) {
+    let mut wait_minutes = 0;
+    if let policy::Action::Handoff { reason } = &decision.action {
+        wait_minutes = store::estimated_wait_minutes(db)?;
+        store::enqueue_handoff(
+            db,
+            &store::NewHandoff {
+                conversation_id: conversation.id,
+                channel,
+                reason: reason.as_str(),
+                anger: analysis.as_ref().map_or(0.0, |a| f64::from(a.anger)),
+                language: Some(replies::language_code(lang)),
+            },
+            now,
+        )?;
+    }
+    for reply in replies::render(faq, &decision.action, lang, wait_minutes, None) {
         let buttons: Vec<meta::Button> = reply
             .buttons
             .iter()

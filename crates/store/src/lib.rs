@@ -113,6 +113,11 @@ const SCHEMA: &[&str] = &[
         next_attempt_ms INTEGER NOT NULL, lease_until_ms INTEGER NOT NULL DEFAULT 0,
         last_error TEXT, created_ms INTEGER NOT NULL, sent_ms INTEGER)",
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, next_attempt_ms)",
+    "CREATE TABLE IF NOT EXISTS handoffs (
+        id INTEGER PRIMARY KEY, conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+        channel TEXT NOT NULL, reason TEXT NOT NULL, priority INTEGER NOT NULL, language TEXT,
+        created_ms INTEGER NOT NULL, claimed_ms INTEGER, resolved_ms INTEGER, agent TEXT)",
+    "CREATE INDEX IF NOT EXISTS handoffs_open ON handoffs (resolved_ms, priority, created_ms)",
 ];
 
 /// Creates the tables if they do not exist.
@@ -437,4 +442,104 @@ pub fn outbox_counts(db: &impl Database) -> Result<Vec<(String, i64)>, DbError> 
         .iter()
         .filter_map(|r| Some((r.first()?.as_text()?.to_string(), r.get(1)?.as_i64()?)))
         .collect())
+}
+
+/// A conversation waiting for (or with) a human.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewHandoff<'a> {
+    /// The conversation.
+    pub conversation_id: i64,
+    /// Its channel.
+    pub channel: &'a str,
+    /// Why (`explicit_request`, `anger`, `complaint`, `out_of_scope`, `low_confidence`).
+    pub reason: &'a str,
+    /// The customer's anger, 0..1.
+    pub anger: f64,
+    /// The conversation's language code.
+    pub language: Option<&'a str>,
+}
+
+/// The base priority of a handoff: angrier and more urgent reasons first. The desk adds the
+/// waiting time when it orders the queue.
+pub fn handoff_priority(reason: &str, anger: f64) -> i64 {
+    let base = match reason {
+        "anger" => 3,
+        "complaint" | "explicit_request" => 2,
+        _ => 1,
+    };
+    base + (anger.clamp(0.0, 1.0) * 2.0).round() as i64
+}
+
+/// Puts a conversation in the human queue (once: a conversation with an open handoff keeps
+/// it). Returns the handoff's id.
+///
+/// # Errors
+///
+/// A database error.
+pub fn enqueue_handoff(
+    db: &impl Database,
+    handoff: &NewHandoff<'_>,
+    now_ms: i64,
+) -> Result<i64, DbError> {
+    let open = db.execute(
+        "SELECT id FROM handoffs WHERE conversation_id = ? AND resolved_ms IS NULL",
+        &[handoff.conversation_id.into()],
+    )?;
+    if let Some(id) = open.first().and_then(|r| r.first()).and_then(Value::as_i64) {
+        return Ok(id);
+    }
+    let rows = db.execute(
+        "INSERT INTO handoffs (conversation_id, channel, reason, priority, language, created_ms)
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        &[
+            handoff.conversation_id.into(),
+            handoff.channel.into(),
+            handoff.reason.into(),
+            handoff_priority(handoff.reason, handoff.anger).into(),
+            handoff.language.into(),
+            now_ms.into(),
+        ],
+    )?;
+    rows.first()
+        .and_then(|r| r.first())
+        .and_then(Value::as_i64)
+        .ok_or_else(|| DbError("insert returned no id".into()))
+}
+
+/// The handling time assumed until enough handoffs have been resolved to measure it.
+pub const DEFAULT_HANDLING_MINUTES: f64 = 5.0;
+
+/// The estimated wait for a new handoff, in minutes: the unclaimed handoffs ahead times the
+/// average handling time of the last 20 resolved ones (or [`DEFAULT_HANDLING_MINUTES`]),
+/// at least 1.
+///
+/// # Errors
+///
+/// A database error.
+pub fn estimated_wait_minutes(db: &impl Database) -> Result<u32, DbError> {
+    let waiting = db
+        .execute(
+            "SELECT COUNT(*) FROM handoffs WHERE claimed_ms IS NULL AND resolved_ms IS NULL",
+            &[],
+        )?
+        .first()
+        .and_then(|r| r.first())
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let recent = db.execute(
+        "SELECT resolved_ms - created_ms FROM handoffs WHERE resolved_ms IS NOT NULL ORDER BY resolved_ms DESC LIMIT 20",
+        &[],
+    )?;
+    let durations: Vec<i64> = recent
+        .iter()
+        .filter_map(|r| r.first().and_then(Value::as_i64))
+        .collect();
+    let average = if durations.is_empty() {
+        DEFAULT_HANDLING_MINUTES
+    } else {
+        durations.iter().sum::<i64>() as f64 / durations.len() as f64 / 60_000.0
+    };
+    Ok(((waiting as f64 + 1.0) * average)
+        .ceil()
+        .clamp(1.0, 24.0 * 60.0) as u32)
 }

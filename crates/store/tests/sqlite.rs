@@ -200,3 +200,75 @@ fn back_off_doubles_to_a_cap() {
         assert_eq!(store::backoff_ms(attempts), want, "{attempts}");
     }
 }
+
+#[test]
+fn handoffs_are_queued_once_with_priority_and_a_wait_estimate() {
+    let db = open(&db_path("handoffs"));
+    store::migrate(&db).unwrap();
+    assert_eq!(
+        store::estimated_wait_minutes(&db).unwrap(),
+        5,
+        "empty queue, default handling time"
+    );
+    let a = store::touch_conversation(&db, "messenger", "A", "PAGE", None, 0).unwrap();
+    let b = store::touch_conversation(&db, "whatsapp", "B", "PNID", None, 0).unwrap();
+    let first = store::enqueue_handoff(
+        &db,
+        &store::NewHandoff {
+            conversation_id: a.id,
+            channel: "messenger",
+            reason: "anger",
+            anger: 0.9,
+            language: Some("en"),
+        },
+        10,
+    )
+    .unwrap();
+    let again = store::enqueue_handoff(
+        &db,
+        &store::NewHandoff {
+            conversation_id: a.id,
+            channel: "messenger",
+            reason: "complaint",
+            anger: 0.0,
+            language: Some("en"),
+        },
+        20,
+    )
+    .unwrap();
+    assert_eq!(first, again, "one open handoff per conversation");
+    store::enqueue_handoff(
+        &db,
+        &store::NewHandoff {
+            conversation_id: b.id,
+            channel: "whatsapp",
+            reason: "out_of_scope",
+            anger: 0.0,
+            language: Some("hu"),
+        },
+        30,
+    )
+    .unwrap();
+    assert_eq!(
+        store::estimated_wait_minutes(&db).unwrap(),
+        15,
+        "two waiting ahead, 5 minutes each"
+    );
+    // Resolved handoffs teach the handling time: 2 minutes each.
+    db.execute(
+        "UPDATE handoffs SET claimed_ms = created_ms, resolved_ms = created_ms + 120000",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(store::estimated_wait_minutes(&db).unwrap(), 2);
+    let cases = [
+        ("anger", 0.9, 5),
+        ("complaint", 0.0, 2),
+        ("explicit_request", 0.3, 3),
+        ("out_of_scope", 0.0, 1),
+        ("low_confidence", 2.0, 3),
+    ];
+    for (reason, anger, want) in cases {
+        assert_eq!(store::handoff_priority(reason, anger), want, "{reason}");
+    }
+}
