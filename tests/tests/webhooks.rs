@@ -77,7 +77,7 @@ fn posts_need_a_valid_signature() {
 #[test]
 fn routes_not_built_yet_answer_501_with_json() {
     let app = App::start();
-    for path in ["/api/chat", "/api/desk/queue", "/desk/"] {
+    for path in ["/api/desk/queue", "/desk/"] {
         let reply = get(&app.url(path));
         assert_eq!(reply.status, 501, "{path}");
         assert!(reply.json()["error"].is_string(), "{path}: {}", reply.body);

@@ -2,7 +2,7 @@
 //! policy, replies into the outbox (all in one transaction per event, before the webhook
 //! answers), then delivery of due outbox rows through the Graph API.
 
-use crate::db::SpinDb;
+pub use crate::db::SpinDb;
 use crate::{json, json_error, nlu, variable};
 use meta::{Channel, EventKind, InboundEvent};
 use policy::{ConversationState, Decision, Incoming, Lang, Signal, Status};
@@ -16,13 +16,15 @@ const LEASE_MS: i64 = 30_000;
 /// How many due replies one request delivers at most.
 const DELIVERIES_PER_REQUEST: i64 = 20;
 
-fn faq() -> Option<&'static faq::Faq> {
+/// The FAQ content, parsed once per instance.
+pub fn faq() -> Option<&'static faq::Faq> {
     static FAQ: OnceLock<Option<faq::Faq>> = OnceLock::new();
     FAQ.get_or_init(|| faq::Faq::parse(include_str!("../../../models/faq/shop.toml")).ok())
         .as_ref()
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -63,7 +65,8 @@ pub async fn handle(events: Vec<InboundEvent>) -> Response {
     )
 }
 
-fn language_code(lang: Lang) -> &'static str {
+/// The stored code of a language.
+pub fn language_code(lang: Lang) -> &'static str {
     match lang {
         Lang::En => "en",
         Lang::Hu => "hu",
@@ -128,23 +131,26 @@ fn to_policy(a: &nlu::Analysis) -> policy::Analysis {
     }
 }
 
-/// Stores one event and its replies atomically. Returns false for a redelivery.
-fn process(db: &SpinDb, faq: &faq::Faq, event: &InboundEvent) -> Result<bool, DbError> {
-    let now = now_ms();
-    let channel = event.channel.as_str();
-    db.execute("BEGIN IMMEDIATE", &[])?;
-    if !store::claim_message(db, channel, &event.message_id, now)? {
-        db.execute("COMMIT", &[])?;
-        return Ok(false);
-    }
-    let mut conversation = store::touch_conversation(
-        db,
-        channel,
-        &event.customer_id,
-        &event.business_id,
-        event.customer_name.as_deref(),
-        event.timestamp_ms.min(now),
-    )?;
+/// One turn of a conversation: what the customer sent, what the bot decided and says.
+pub struct Turn {
+    /// The policy's decision.
+    pub decision: Decision,
+    /// The analysis of a text message.
+    pub analysis: Option<policy::Analysis>,
+    /// What the bot says.
+    pub replies: Vec<replies::Reply>,
+}
+
+/// Decides and records one customer message in `conversation` (inside the caller's
+/// transaction): the incoming message, a handoff if decided, the bot's replies in the
+/// transcript, and the conversation's new state. Sending the replies is the caller's job.
+pub fn converse(
+    db: &SpinDb,
+    faq: &faq::Faq,
+    conversation: &mut store::Conversation,
+    kind: &EventKind,
+    now: i64,
+) -> Result<Turn, DbError> {
     let state = ConversationState {
         status: parse_status(&conversation.status),
         language: parse_lang(conversation.language.as_deref()),
@@ -152,7 +158,7 @@ fn process(db: &SpinDb, faq: &faq::Faq, event: &InboundEvent) -> Result<bool, Db
         out_of_scope_streak: conversation.out_of_scope_streak.clamp(0, 255) as u8,
     };
     let (decision, incoming_text, analysis): (Decision, String, Option<policy::Analysis>) =
-        match &event.kind {
+        match kind {
             EventKind::Text(text) => {
                 let analysis = to_policy(&nlu::analyze(text));
                 (
@@ -188,6 +194,71 @@ fn process(db: &SpinDb, faq: &faq::Faq, event: &InboundEvent) -> Result<bool, Db
         now,
     )?;
 
+    let lang = decision.state.reply_language();
+    let mut wait_minutes = 0;
+    if let policy::Action::Handoff { reason } = &decision.action {
+        wait_minutes = store::estimated_wait_minutes(db)?;
+        store::enqueue_handoff(
+            db,
+            &store::NewHandoff {
+                conversation_id: conversation.id,
+                channel: &conversation.channel,
+                reason: reason.as_str(),
+                anger: analysis.as_ref().map_or(0.0, |a| f64::from(a.anger)),
+                language: Some(replies::language_code(lang)),
+            },
+            now,
+        )?;
+    }
+    let replies = replies::render(faq, &decision.action, lang, wait_minutes, None);
+    for reply in &replies {
+        store::add_message(
+            db,
+            conversation.id,
+            &NewMessage {
+                direction: "out",
+                author: "bot",
+                text: &reply.text,
+                intent: None,
+                confidence: None,
+                anger: None,
+                language: Some(replies::language_code(lang)),
+            },
+            now,
+        )?;
+    }
+    conversation.status = status_name(decision.state.status).to_string();
+    conversation.language = decision
+        .state
+        .language
+        .map(|l| language_code(l).to_string());
+    conversation.misses = i64::from(decision.state.misses);
+    conversation.out_of_scope_streak = i64::from(decision.state.out_of_scope_streak);
+    store::save_state(db, conversation)?;
+    Ok(Turn {
+        decision,
+        analysis,
+        replies,
+    })
+}
+
+/// Stores one event and its replies atomically. Returns false for a redelivery.
+fn process(db: &SpinDb, faq: &faq::Faq, event: &InboundEvent) -> Result<bool, DbError> {
+    let now = now_ms();
+    let channel = event.channel.as_str();
+    db.execute("BEGIN IMMEDIATE", &[])?;
+    if !store::claim_message(db, channel, &event.message_id, now)? {
+        db.execute("COMMIT", &[])?;
+        return Ok(false);
+    }
+    let mut conversation = store::touch_conversation(
+        db,
+        channel,
+        &event.customer_id,
+        &event.business_id,
+        event.customer_name.as_deref(),
+        event.timestamp_ms.min(now),
+    )?;
     if event.channel == Channel::WhatsApp {
         // Blue ticks: the customer sees we read it (delivered through the outbox like replies).
         let read = meta::whatsapp_mark_read(&event.message_id);
@@ -200,24 +271,9 @@ fn process(db: &SpinDb, faq: &faq::Faq, event: &InboundEvent) -> Result<bool, Db
             now,
         )?;
     }
-
-    let lang = decision.state.reply_language();
-    let mut wait_minutes = 0;
-    if let policy::Action::Handoff { reason } = &decision.action {
-        wait_minutes = store::estimated_wait_minutes(db)?;
-        store::enqueue_handoff(
-            db,
-            &store::NewHandoff {
-                conversation_id: conversation.id,
-                channel,
-                reason: reason.as_str(),
-                anger: analysis.as_ref().map_or(0.0, |a| f64::from(a.anger)),
-                language: Some(replies::language_code(lang)),
-            },
-            now,
-        )?;
-    }
-    for reply in replies::render(faq, &decision.action, lang, wait_minutes, None) {
+    let turn = converse(db, faq, &mut conversation, &event.kind, now)?;
+    let lang = replies::language_code(turn.decision.state.reply_language());
+    for reply in &turn.replies {
         let buttons: Vec<meta::Button> = reply
             .buttons
             .iter()
@@ -242,8 +298,7 @@ fn process(db: &SpinDb, faq: &faq::Faq, event: &InboundEvent) -> Result<bool, Db
                     &event.customer_id,
                     &reply.text,
                     &buttons,
-                    faq.system("more_options", replies::language_code(lang))
-                        .unwrap_or("Options"),
+                    faq.system("more_options", lang).unwrap_or("Options"),
                 ),
             ),
         };
@@ -255,30 +310,7 @@ fn process(db: &SpinDb, faq: &faq::Faq, event: &InboundEvent) -> Result<bool, Db
             &body.to_string(),
             now,
         )?;
-        store::add_message(
-            db,
-            conversation.id,
-            &NewMessage {
-                direction: "out",
-                author: "bot",
-                text: &reply.text,
-                intent: None,
-                confidence: None,
-                anger: None,
-                language: Some(replies::language_code(lang)),
-            },
-            now,
-        )?;
     }
-
-    conversation.status = status_name(decision.state.status).to_string();
-    conversation.language = decision
-        .state
-        .language
-        .map(|l| language_code(l).to_string());
-    conversation.misses = i64::from(decision.state.misses);
-    conversation.out_of_scope_streak = i64::from(decision.state.out_of_scope_streak);
-    store::save_state(db, &conversation)?;
     db.execute("COMMIT", &[])?;
     Ok(true)
 }

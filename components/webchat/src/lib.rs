@@ -1,9 +1,129 @@
-//! Web chat: `POST /api/chat`. Built with the channels issue; until then it answers 501.
+//! Web chat: `POST /api/chat` answers with the same policy and state as the Meta channels,
+//! synchronously; `GET /chat` serves a small page to try the bot by hand.
 
-use spin_sdk::http::{Request, Response};
+use component_shell::bot::{self, SpinDb};
+use component_shell::{json, json_error};
+use serde::Deserialize;
+use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
+use store::Database;
+
+/// The longest message accepted, in characters.
+const MAX_TEXT_CHARS: usize = 4000;
+
+#[derive(Deserialize)]
+struct ChatRequest {
+    conversation_id: Option<String>,
+    customer_id: String,
+    text: String,
+}
 
 #[http_component]
-fn handle(_req: Request) -> Response {
-    component_shell::not_implemented("web chat")
+fn handle(req: Request) -> Response {
+    match (req.method(), req.path()) {
+        (Method::Get, "/chat") => Response::builder()
+            .status(200)
+            .header("content-type", "text/html; charset=utf-8")
+            .body(include_str!("chat.html"))
+            .build(),
+        (Method::Post, "/api/chat") => chat(req.body()),
+        _ => json_error(405, "use POST /api/chat (or GET /chat for the page)"),
+    }
+}
+
+fn chat(body: &[u8]) -> Response {
+    let request: ChatRequest = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => {
+            return json_error(
+                400,
+                &format!(
+                    "invalid request: {e}; expected {{\"customer_id\", \"text\", \"conversation_id\"?}}"
+                ),
+            );
+        }
+    };
+    let customer_id = request.customer_id.trim();
+    if customer_id.is_empty() || customer_id.len() > 200 {
+        return json_error(400, "customer_id must be 1 to 200 characters");
+    }
+    if request.text.trim().is_empty() {
+        return json_error(400, "text is empty");
+    }
+    if request.text.chars().count() > MAX_TEXT_CHARS {
+        return json_error(
+            413,
+            &format!("text longer than {MAX_TEXT_CHARS} characters"),
+        );
+    }
+    let Some(faq) = bot::faq() else {
+        return json_error(500, "server misconfigured: the FAQ file is invalid");
+    };
+    let db = match SpinDb::open().and_then(|db| store::migrate(&db).map(|()| db)) {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("webchat: database unavailable: {e}");
+            return json_error(500, "database unavailable");
+        }
+    };
+    let now = bot::now_ms();
+    let result = (|| -> Result<Result<serde_json::Value, Response>, store::DbError> {
+        db.execute("BEGIN IMMEDIATE", &[])?;
+        let mut conversation = match &request.conversation_id {
+            Some(id) => {
+                let found = id
+                    .parse::<i64>()
+                    .ok()
+                    .map(|id| store::conversation_by_id(&db, id))
+                    .transpose()?
+                    .flatten();
+                match found {
+                    Some(c) if c.channel == "webchat" && c.customer_id == customer_id => c,
+                    _ => {
+                        db.execute("ROLLBACK", &[])?;
+                        return Ok(Err(json_error(
+                            404,
+                            "unknown conversation_id for this customer_id",
+                        )));
+                    }
+                }
+            }
+            None => store::touch_conversation(&db, "webchat", customer_id, "web", None, now)?,
+        };
+        let turn = bot::converse(
+            &db,
+            faq,
+            &mut conversation,
+            &meta::EventKind::Text(request.text.clone()),
+            now,
+        )?;
+        db.execute("COMMIT", &[])?;
+        let top = turn
+            .analysis
+            .as_ref()
+            .and_then(|a| a.intents.first().cloned());
+        Ok(Ok(serde_json::json!({
+            "conversation_id": conversation.id.to_string(),
+            "replies": turn.replies.iter().map(|r| {
+                let mut reply = serde_json::json!({ "text": r.text });
+                if !r.buttons.is_empty() {
+                    reply["options"] = r.buttons.iter().map(|b| serde_json::json!({ "payload": b.payload, "title": b.title })).collect();
+                }
+                reply
+            }).collect::<Vec<_>>(),
+            "language": conversation.language,
+            "intent": top.as_ref().map(|(i, _)| i.clone()),
+            "confidence": top.as_ref().map(|(_, c)| *c),
+            "handoff": matches!(turn.decision.action, policy::Action::Handoff { .. }),
+        })))
+    })();
+    match result {
+        Ok(Ok(body)) => json(200, &body),
+        Ok(Err(response)) => response,
+        Err(e) => {
+            let _ = db.execute("ROLLBACK", &[]);
+            eprintln!("webchat: could not store the message: {e}");
+            json_error(500, "could not store the message, please retry")
+        }
+    }
 }

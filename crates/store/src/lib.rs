@@ -229,6 +229,19 @@ pub fn touch_conversation(
     )
 }
 
+/// A conversation by id.
+///
+/// # Errors
+///
+/// A database error.
+pub fn conversation_by_id(db: &impl Database, id: i64) -> Result<Option<Conversation>, DbError> {
+    let rows = db.execute(
+        &format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?"),
+        &[id.into()],
+    )?;
+    rows.first().map(|r| conversation_from(r)).transpose()
+}
+
 /// Stores the conversation's policy state.
 ///
 /// # Errors

@@ -1,0 +1,115 @@
+//! The web chat: `POST /api/chat` with the same policy and state as the Meta channels.
+
+use e2e::{App, get, post};
+
+fn chat(app: &App, body: serde_json::Value) -> e2e::Reply {
+    post(
+        &app.url("/api/chat"),
+        &[("content-type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+}
+
+#[test]
+fn answers_in_the_customers_language_and_keeps_the_conversation() {
+    let app = App::start();
+    let first = chat(
+        &app,
+        serde_json::json!({ "customer_id": "web-1", "text": "How much does shipping cost?" }),
+    );
+    assert_eq!(first.status, 200, "{}", first.body);
+    let reply = first.json();
+    assert_eq!(reply["language"], "en");
+    assert_eq!(reply["intent"], "shipping_cost");
+    assert_eq!(reply["handoff"], false);
+    let text = reply["replies"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("9.90"), "{text}");
+    let options = reply["replies"][0]["options"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        options.iter().any(|o| o["payload"] == "HUMAN"),
+        "{options:?}"
+    );
+    let conversation = reply["conversation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!conversation.is_empty());
+
+    let next = chat(&app, serde_json::json!({ "conversation_id": conversation, "customer_id": "web-1", "text": "Mikor vagytok nyitva?" })).json();
+    assert_eq!(next["conversation_id"], conversation.as_str());
+    assert_eq!(
+        next["language"], "hu",
+        "a clear switch to Hungarian: {next}"
+    );
+    assert_eq!(next["intent"], "opening_hours");
+
+    let human = chat(&app, serde_json::json!({ "conversation_id": conversation, "customer_id": "web-1", "text": "emberrel szeretnék beszélni" })).json();
+    assert_eq!(human["handoff"], true, "{human}");
+    let silent = chat(&app, serde_json::json!({ "conversation_id": conversation, "customer_id": "web-1", "text": "hello?" })).json();
+    assert_eq!(
+        silent["replies"].as_array().map(Vec::len),
+        Some(0),
+        "queued for a human: the bot is silent: {silent}"
+    );
+}
+
+#[test]
+fn bad_requests_get_clear_errors() {
+    let app = App::start();
+    let cases = [
+        ("{not json".to_string(), 400),
+        (serde_json::json!({ "customer_id": "x" }).to_string(), 400),
+        (
+            serde_json::json!({ "customer_id": "x", "text": "   " }).to_string(),
+            400,
+        ),
+        (
+            serde_json::json!({ "customer_id": "", "text": "hi" }).to_string(),
+            400,
+        ),
+        (
+            serde_json::json!({ "customer_id": "x", "text": "hi", "conversation_id": "999999" })
+                .to_string(),
+            404,
+        ),
+        (
+            serde_json::json!({ "customer_id": "x", "text": "a".repeat(5000) }).to_string(),
+            413,
+        ),
+    ];
+    for (body, status) in cases {
+        let reply = post(
+            &app.url("/api/chat"),
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        );
+        assert_eq!(reply.status, status, "{body:.60}: {}", reply.body);
+        assert!(reply.json()["error"].is_string(), "{}", reply.body);
+    }
+    // Someone else's conversation is not found either.
+    let mine = chat(
+        &app,
+        serde_json::json!({ "customer_id": "owner", "text": "hi" }),
+    )
+    .json();
+    let stolen = chat(
+        &app,
+        serde_json::json!({ "customer_id": "intruder", "text": "hi", "conversation_id": mine["conversation_id"] }),
+    );
+    assert_eq!(stolen.status, 404);
+}
+
+#[test]
+fn serves_a_page_to_try_the_bot() {
+    let app = App::start();
+    let page = get(&app.url("/chat"));
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("<form") && page.body.contains("/api/chat"),
+        "{:.200}",
+        page.body
+    );
+}
