@@ -238,6 +238,8 @@ pub struct FakeGraph {
     pub base_url: String,
     requests: std::sync::Arc<std::sync::Mutex<Vec<GraphRequest>>>,
     failures: std::sync::Arc<std::sync::Mutex<Vec<u16>>>,
+    delay: std::sync::Arc<std::sync::Mutex<Duration>>,
+    responded: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FakeGraph {
@@ -247,9 +249,18 @@ impl FakeGraph {
         let base_url = format!("http://{}", server.server_addr());
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let failures = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u16>::new()));
-        let (seen, queued) = (requests.clone(), failures.clone());
+        let delay = std::sync::Arc::new(std::sync::Mutex::new(Duration::ZERO));
+        let responded = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (seen, queued, slow, answered) = (
+            requests.clone(),
+            failures.clone(),
+            delay.clone(),
+            responded.clone(),
+        );
         std::thread::spawn(move || {
             for mut request in server.incoming_requests() {
+                let pause = *slow.lock().unwrap_or_else(|e| e.into_inner());
+                std::thread::sleep(pause);
                 let mut body = String::new();
                 let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
                 let authorization = request
@@ -280,13 +291,26 @@ impl FakeGraph {
                 };
                 let _ = request
                     .respond(tiny_http::Response::from_string(reply).with_status_code(status));
+                answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
         });
         Self {
             base_url,
             requests,
             failures,
+            delay,
+            responded,
         }
+    }
+
+    /// How many requests have been answered so far.
+    pub fn responded(&self) -> usize {
+        self.responded.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Makes every later answer wait this long (a Graph API that hangs).
+    pub fn set_delay(&self, delay: Duration) {
+        *self.delay.lock().unwrap_or_else(|e| e.into_inner()) = delay;
     }
 
     /// Answers the next requests with these statuses.

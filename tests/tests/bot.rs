@@ -178,3 +178,39 @@ fn an_angry_customer_is_handed_off_with_an_estimated_wait_and_the_bot_goes_silen
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(graph.requests().len(), 1, "{:?}", graph.requests());
 }
+
+#[test]
+fn the_webhook_answers_at_once_even_when_the_graph_api_hangs() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    // Warm up (the first request may compile or open the database).
+    assert_eq!(
+        app.post_signed(
+            "/webhooks/messenger",
+            &messenger_event("m.30", "PSID-4", "hi", 1_700_000_000_000)
+        )
+        .status,
+        200
+    );
+    graph.wait_for(1);
+    graph.set_delay(std::time::Duration::from_secs(4));
+    let reply = app.post_signed(
+        "/webhooks/messenger",
+        &messenger_event(
+            "m.31",
+            "PSID-4",
+            "do you ship to Austria?",
+            1_700_000_001_000,
+        ),
+    );
+    assert_eq!(reply.status, 200);
+    // Ordering, not timing: Meta has its answer while the Graph API is still holding the reply.
+    assert_eq!(
+        graph.responded(),
+        1,
+        "the webhook answered before the Graph API did"
+    );
+    assert_eq!(graph.wait_for(2).len(), 2, "the reply is still delivered");
+}

@@ -30,10 +30,43 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Handles the events of one verified webhook POST. Every event is stored with its replies
-/// before the answer; a storage failure answers 500 so Meta redelivers (nothing is lost, and
-/// the dedupe claim rolls back with the rest).
-pub async fn handle(events: Vec<InboundEvent>) -> Response {
+/// Serves a Meta webhook POST: answers first (200 once every event is stored with its
+/// replies in the outbox), then delivers what is due, so a slow or failing Graph API never
+/// delays Meta's answer.
+pub async fn serve_webhook(
+    incoming: spin_sdk::http::IncomingRequest,
+    out: spin_sdk::http::ResponseOutparam,
+    parse: fn(&[u8]) -> Result<Vec<InboundEvent>, meta::ParseError>,
+) {
+    use spin_sdk::http::conversions::TryFromIncomingRequest;
+    let request = match Request::try_from_incoming_request(incoming).await {
+        Ok(request) => request,
+        Err(_) => {
+            return crate::send_response(out, json_error(400, "cannot read the request")).await;
+        }
+    };
+    let body = match crate::verified_body(&request) {
+        Ok(body) => body,
+        Err(response) => return crate::send_response(out, response).await,
+    };
+    let events = match parse(body) {
+        Ok(events) => events,
+        Err(e) => return crate::send_response(out, json_error(400, &e.to_string())).await,
+    };
+    let stored = store_events(events);
+    let ok = *stored.status() == 200;
+    crate::send_response(out, stored).await;
+    if ok {
+        if let Ok(db) = SpinDb::open() {
+            deliver_due(&db).await;
+        }
+    }
+}
+
+/// Stores the events of one verified webhook POST, each with its replies, before the answer;
+/// a storage failure answers 500 so Meta redelivers (nothing is lost, and the dedupe claim
+/// rolls back with the rest).
+fn store_events(events: Vec<InboundEvent>) -> Response {
     let Some(faq) = faq() else {
         return json_error(500, "server misconfigured: the FAQ file is invalid");
     };
@@ -58,7 +91,6 @@ pub async fn handle(events: Vec<InboundEvent>) -> Response {
             }
         }
     }
-    deliver_due(&db).await;
     json(
         200,
         &serde_json::json!({ "received": events.len(), "handled": handled }),

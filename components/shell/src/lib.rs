@@ -20,6 +20,23 @@ pub mod nlu {
     pub use chatbot::nlu::analyzer::*;
 }
 
+/// Sends `response` through the outparam and finishes its body, so the client has its answer
+/// while the component goes on (for example delivering replies).
+pub async fn send_response(out: spin_sdk::http::ResponseOutparam, response: Response) {
+    use spin_sdk::http::{Fields, OutgoingResponse};
+    let headers: Vec<(String, Vec<u8>)> = response
+        .headers()
+        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+        .collect();
+    let fields = Fields::from_list(&headers).unwrap_or_else(|_| Fields::new());
+    let outgoing = OutgoingResponse::new(fields);
+    let _ = outgoing.set_status_code(*response.status());
+    let body = response.into_body();
+    if let Err(e) = out.set_with_body(outgoing, body).await {
+        eprintln!("could not write the response body: {e:?}");
+    }
+}
+
 /// A JSON response: `{"error": message}` with the given status.
 pub fn json_error(status: u16, message: &str) -> Response {
     json(status, &serde_json::json!({ "error": message }))
