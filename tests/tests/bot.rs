@@ -4,6 +4,13 @@
 
 use e2e::{App, FakeGraph};
 
+/// Now, in milliseconds: events must be recent, or the 24-hour window forbids replies.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 fn messenger_event(mid: &str, psid: &str, text: &str, timestamp: u64) -> String {
     serde_json::json!({
         "object": "page",
@@ -22,7 +29,7 @@ fn whatsapp_event(id: &str, from: &str, text: &str) -> String {
             "messaging_product": "whatsapp",
             "metadata": { "display_phone_number": "3612345678", "phone_number_id": "PNID" },
             "contacts": [{ "profile": { "name": "Anna" }, "wa_id": from }],
-            "messages": [{ "from": from, "id": id, "timestamp": "1700000000", "type": "text", "text": { "body": text } }]
+            "messages": [{ "from": from, "id": id, "timestamp": (now_ms() / 1000).to_string(), "type": "text", "text": { "body": text } }]
         }}]}]
     })
     .to_string()
@@ -34,12 +41,7 @@ fn a_messenger_question_is_answered_once_even_when_redelivered() {
     let Some(app) = App::start_with_graph(&graph) else {
         return;
     };
-    let body = messenger_event(
-        "m.1",
-        "PSID-1",
-        "How much does shipping cost?",
-        1_700_000_000_000,
-    );
+    let body = messenger_event("m.1", "PSID-1", "How much does shipping cost?", now_ms());
     for _ in 0..3 {
         let reply = app.post_signed("/webhooks/messenger", &body);
         assert_eq!(reply.status, 200, "{}", reply.body);
@@ -116,17 +118,12 @@ fn a_failed_delivery_is_kept_and_retried_on_a_later_request() {
         return;
     };
     graph.fail_next(&[503]);
-    let first = messenger_event(
-        "m.10",
-        "PSID-2",
-        "do you ship to Norway?",
-        1_700_000_000_000,
-    );
+    let first = messenger_event("m.10", "PSID-2", "do you ship to Norway?", now_ms());
     assert_eq!(app.post_signed("/webhooks/messenger", &first).status, 200);
     assert_eq!(graph.wait_for(1).len(), 1, "one failed attempt");
     // After the back-off (2 s), the next webhook request delivers what is due.
     std::thread::sleep(std::time::Duration::from_millis(2_300));
-    let second = messenger_event("m.11", "PSID-2", "thanks!", 1_700_000_001_000);
+    let second = messenger_event("m.11", "PSID-2", "thanks!", now_ms() + 1);
     assert_eq!(app.post_signed("/webhooks/messenger", &second).status, 200);
     let requests = graph.wait_for(3);
     assert_eq!(requests.len(), 3, "{requests:?}");
@@ -163,7 +160,7 @@ fn an_angry_customer_is_handed_off_with_an_estimated_wait_and_the_bot_goes_silen
         "m.20",
         "PSID-3",
         "WHERE IS MY ORDER?!?! you useless idiots",
-        1_700_000_000_000,
+        now_ms(),
     );
     assert_eq!(app.post_signed("/webhooks/messenger", &angry).status, 200);
     let ack = &graph.wait_for(1)[0];
@@ -173,7 +170,7 @@ fn an_angry_customer_is_handed_off_with_an_estimated_wait_and_the_bot_goes_silen
         "the acknowledgement quotes the wait (5 minutes on an empty queue): {text}"
     );
     // Queued for a human: later questions are stored for the agent, not answered by the bot.
-    let later = messenger_event("m.21", "PSID-3", "how much is shipping?", 1_700_000_001_000);
+    let later = messenger_event("m.21", "PSID-3", "how much is shipping?", now_ms() + 1);
     assert_eq!(app.post_signed("/webhooks/messenger", &later).status, 200);
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(graph.requests().len(), 1, "{:?}", graph.requests());
@@ -189,7 +186,7 @@ fn the_webhook_answers_at_once_even_when_the_graph_api_hangs() {
     assert_eq!(
         app.post_signed(
             "/webhooks/messenger",
-            &messenger_event("m.30", "PSID-4", "hi", 1_700_000_000_000)
+            &messenger_event("m.30", "PSID-4", "hi", now_ms())
         )
         .status,
         200
@@ -198,12 +195,7 @@ fn the_webhook_answers_at_once_even_when_the_graph_api_hangs() {
     graph.set_delay(std::time::Duration::from_secs(4));
     let reply = app.post_signed(
         "/webhooks/messenger",
-        &messenger_event(
-            "m.31",
-            "PSID-4",
-            "do you ship to Austria?",
-            1_700_000_001_000,
-        ),
+        &messenger_event("m.31", "PSID-4", "do you ship to Austria?", now_ms() + 1),
     );
     assert_eq!(reply.status, 200);
     // Ordering, not timing: Meta has its answer while the Graph API is still holding the reply.
@@ -213,4 +205,26 @@ fn the_webhook_answers_at_once_even_when_the_graph_api_hangs() {
         "the webhook answered before the Graph API did"
     );
     assert_eq!(graph.wait_for(2).len(), 2, "the reply is still delivered");
+}
+
+#[test]
+fn no_reply_is_sent_outside_the_24_hour_window() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    // A message sent two days ago, delivered only now.
+    let stale = messenger_event(
+        "m.40",
+        "PSID-5",
+        "how much is shipping?",
+        now_ms() - 2 * 24 * 3_600_000,
+    );
+    assert_eq!(app.post_signed("/webhooks/messenger", &stale).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert!(graph.requests().is_empty(), "{:?}", graph.requests());
+    // A fresh message from the same customer opens the window again.
+    let fresh = messenger_event("m.41", "PSID-5", "how much is shipping?", now_ms());
+    assert_eq!(app.post_signed("/webhooks/messenger", &fresh).status, 200);
+    assert_eq!(graph.wait_for(1).len(), 1);
 }

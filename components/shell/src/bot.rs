@@ -13,6 +13,9 @@ use store::{Database, DbError, Delivery, NewMessage, Outcome};
 /// How long an outbox row is reserved for one delivery attempt.
 const LEASE_MS: i64 = 30_000;
 
+/// Meta's standard messaging window after the customer's last message.
+const WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+
 /// How many due replies one request delivers at most.
 const DELIVERIES_PER_REQUEST: i64 = 20;
 
@@ -366,7 +369,15 @@ async fn deliver_due(db: &SpinDb) {
         _ => return,
     };
     for delivery in due {
-        let outcome = send(&delivery, &base, &version).await;
+        let last = store::last_customer_ms(db, delivery.conversation_id).unwrap_or(0);
+        let outcome = if now_ms() - last > WINDOW_MS {
+            // Sending would fail anyway; say why instead of spending a Graph API call.
+            Outcome::Failed(
+                "outside the 24-hour window since the customer's last message: Messenger needs MESSAGE_TAG HUMAN_AGENT (a human agent, up to 7 days), WhatsApp an approved template".into(),
+            )
+        } else {
+            send(&delivery, &base, &version).await
+        };
         if let Outcome::Failed(e) | Outcome::Retry(e) = &outcome {
             eprintln!("bot: delivery {} on {}: {e}", delivery.id, delivery.channel);
         }

@@ -350,6 +350,8 @@ pub fn enqueue(
 pub struct Delivery {
     /// Row id.
     pub id: i64,
+    /// The conversation it belongs to.
+    pub conversation_id: i64,
     /// Channel.
     pub channel: String,
     /// Target (phone number id or `me`).
@@ -376,7 +378,7 @@ pub fn claim_due(
         "UPDATE outbox SET lease_until_ms = ?
          WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_ms <= ? AND lease_until_ms <= ?
                       ORDER BY id LIMIT ?)
-         RETURNING id, channel, target, body, attempts",
+         RETURNING id, channel, target, body, attempts, conversation_id",
         &[(now_ms + lease_ms).into(), now_ms.into(), now_ms.into(), limit.into()],
     )?;
     let mut out: Vec<Delivery> = rows
@@ -388,11 +390,30 @@ pub fn claim_due(
                 target: r.get(2)?.as_text()?.to_string(),
                 body: r.get(3)?.as_text()?.to_string(),
                 attempts: r.get(4)?.as_i64()?,
+                conversation_id: r.get(5)?.as_i64()?,
             })
         })
         .collect();
     out.sort_by_key(|d| d.id);
     Ok(out)
+}
+
+/// When the customer of a conversation last wrote (ms since the epoch; 0 if unknown): the
+/// platforms' 24-hour messaging window starts there.
+///
+/// # Errors
+///
+/// A database error.
+pub fn last_customer_ms(db: &impl Database, conversation_id: i64) -> Result<i64, DbError> {
+    Ok(db
+        .execute(
+            "SELECT last_customer_ms FROM conversations WHERE id = ?",
+            &[conversation_id.into()],
+        )?
+        .first()
+        .and_then(|r| r.first())
+        .and_then(Value::as_i64)
+        .unwrap_or(0))
 }
 
 /// The outcome of one delivery attempt.

@@ -153,6 +153,13 @@ fn the_outbox_retries_with_back_off_and_keeps_failures() {
 
     let claimed = store::claim_due(&db, 0, 30_000, 10).unwrap();
     assert_eq!(claimed.iter().map(|d| d.id).collect::<Vec<_>>(), vec![a, b]);
+    assert_eq!(claimed[0].conversation_id, conversation.id);
+    assert_eq!(store::last_customer_ms(&db, conversation.id).unwrap(), 0);
+    assert_eq!(
+        store::last_customer_ms(&db, 12345).unwrap(),
+        0,
+        "unknown conversation"
+    );
     assert!(
         store::claim_due(&db, 1, 30_000, 10).unwrap().is_empty(),
         "leased rows are not claimed twice"
