@@ -26,6 +26,16 @@ pub fn faq() -> Option<&'static faq::Faq> {
         .as_ref()
 }
 
+/// The human team's business hours (config/business_hours.toml), parsed once per instance.
+fn business_hours() -> Option<&'static hours::BusinessHours> {
+    static HOURS: OnceLock<Option<hours::BusinessHours>> = OnceLock::new();
+    HOURS
+        .get_or_init(|| {
+            hours::BusinessHours::parse(include_str!("../../../config/business_hours.toml")).ok()
+        })
+        .as_ref()
+}
+
 /// Milliseconds since the epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -245,7 +255,14 @@ pub fn converse(
             now,
         )?;
     }
-    let replies = replies::render(faq, &decision.action, lang, wait_minutes, None);
+    // Outside business hours the acknowledgement says when agents are back instead of a wait.
+    let back = match &decision.action {
+        policy::Action::Handoff { .. } => {
+            business_hours().and_then(|h| h.back_phrase(now, replies::language_code(lang)))
+        }
+        _ => None,
+    };
+    let replies = replies::render(faq, &decision.action, lang, wait_minutes, back.as_deref());
     for reply in &replies {
         store::add_message(
             db,

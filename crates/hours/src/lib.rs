@@ -1,0 +1,305 @@
+//! Business hours of the human team, from a small TOML file: a time zone, opening hours per
+//! weekday and holidays. [`BusinessHours::is_open`] says whether agents are in;
+//! [`BusinessHours::back_phrase`] says, in the customer's language, when they are back.
+//!
+//! ```
+//! let hours = hours::BusinessHours::parse(r#"
+//! time_zone = "Europe/Budapest"
+//! holidays = ["2026-12-25"]
+//! [weekly]
+//! mon = "08:00-18:00"
+//! fri = "08:00-18:00"
+//! "#)?;
+//! // Friday 2026-11-27 19:00 in Budapest (18:00 UTC): closed until Monday 8:00.
+//! let friday_evening = 1_795_802_400_000;
+//! assert!(!hours.is_open(friday_evening));
+//! assert_eq!(hours.back_phrase(friday_evening, "en").as_deref(), Some("on Monday at 08:00"));
+//! # Ok::<(), hours::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+use chrono::{Datelike, NaiveDate, NaiveTime, TimeZone, Timelike, Weekday};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// An invalid business-hours file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error(String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "business hours: {}", self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    time_zone: String,
+    #[serde(default)]
+    weekly: BTreeMap<String, String>,
+    #[serde(default)]
+    holidays: Vec<String>,
+}
+
+/// Parsed business hours.
+#[derive(Debug, Clone)]
+pub struct BusinessHours {
+    zone: Tz,
+    /// Opening interval per weekday (Monday = 0), if open that day.
+    days: [Option<(NaiveTime, NaiveTime)>; 7],
+    holidays: Vec<NaiveDate>,
+}
+
+const DAY_KEYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+fn parse_interval(day: &str, text: &str) -> Result<Option<(NaiveTime, NaiveTime)>, Error> {
+    let text = text.trim();
+    if text.is_empty() || text == "closed" {
+        return Ok(None);
+    }
+    let bad = || {
+        Error(format!(
+            "`{day} = {text:?}`: expected \"HH:MM-HH:MM\" or \"closed\""
+        ))
+    };
+    let (from, to) = text.split_once('-').ok_or_else(bad)?;
+    let from = NaiveTime::parse_from_str(from.trim(), "%H:%M").map_err(|_| bad())?;
+    let to = NaiveTime::parse_from_str(to.trim(), "%H:%M").map_err(|_| bad())?;
+    if from >= to {
+        return Err(bad());
+    }
+    Ok(Some((from, to)))
+}
+
+impl BusinessHours {
+    /// Parses the TOML file.
+    ///
+    /// # Errors
+    ///
+    /// Unknown time zone, day or key, a malformed interval or holiday date.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let file: File = toml::from_str(text).map_err(|e| Error(e.to_string()))?;
+        let zone: Tz = file
+            .time_zone
+            .parse()
+            .map_err(|_| Error(format!("unknown time zone `{}`", file.time_zone)))?;
+        let mut days = [None; 7];
+        for (day, interval) in &file.weekly {
+            let index = DAY_KEYS
+                .iter()
+                .position(|d| d == day)
+                .ok_or_else(|| Error(format!("unknown day `{day}` (use mon..sun)")))?;
+            days[index] = parse_interval(day, interval)?;
+        }
+        let holidays = file
+            .holidays
+            .iter()
+            .map(|d| {
+                NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                    .map_err(|_| Error(format!("holiday `{d}`: expected YYYY-MM-DD")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            zone,
+            days,
+            holidays,
+        })
+    }
+
+    fn interval(&self, date: NaiveDate) -> Option<(NaiveTime, NaiveTime)> {
+        if self.holidays.contains(&date) {
+            return None;
+        }
+        self.days[date.weekday().num_days_from_monday() as usize]
+    }
+
+    /// Whether agents are in at `utc_ms` (milliseconds since the epoch).
+    pub fn is_open(&self, utc_ms: i64) -> bool {
+        let Some(local) = self.zone.timestamp_millis_opt(utc_ms).single() else {
+            return false;
+        };
+        self.interval(local.date_naive())
+            .is_some_and(|(from, to)| (from..to).contains(&local.time()))
+    }
+
+    /// When agents are next in after `utc_ms`: the local date and opening time (within 30 days).
+    pub fn next_opening(&self, utc_ms: i64) -> Option<(NaiveDate, NaiveTime)> {
+        let local = self.zone.timestamp_millis_opt(utc_ms).single()?;
+        let today = local.date_naive();
+        (0..31).find_map(|offset| {
+            let date = today.checked_add_days(chrono::Days::new(offset))?;
+            let (from, _) = self.interval(date)?;
+            (offset > 0 || local.time() < from).then_some((date, from))
+        })
+    }
+
+    /// "When agents are back" in `lang` (en, hu, pl; English otherwise), e.g. "on Monday at
+    /// 08:00", "hétfőn 08:00-kor", "w poniedziałek o 08:00"; `None` if open now or no opening
+    /// within 30 days.
+    pub fn back_phrase(&self, utc_ms: i64, lang: &str) -> Option<String> {
+        if self.is_open(utc_ms) {
+            return None;
+        }
+        let (date, time) = self.next_opening(utc_ms)?;
+        let today = self
+            .zone
+            .timestamp_millis_opt(utc_ms)
+            .single()?
+            .date_naive();
+        let clock = format!("{:02}:{:02}", time.hour(), time.minute());
+        let day = date.weekday();
+        let same_day = date == today;
+        Some(match lang {
+            "hu" => {
+                let name = [
+                    "hétfőn",
+                    "kedden",
+                    "szerdán",
+                    "csütörtökön",
+                    "pénteken",
+                    "szombaton",
+                    "vasárnap",
+                ][day.num_days_from_monday() as usize];
+                if same_day {
+                    format!("ma {clock}-kor")
+                } else {
+                    format!("{name} {clock}-kor")
+                }
+            }
+            "pl" => {
+                let name = [
+                    "w poniedziałek",
+                    "we wtorek",
+                    "w środę",
+                    "w czwartek",
+                    "w piątek",
+                    "w sobotę",
+                    "w niedzielę",
+                ][day.num_days_from_monday() as usize];
+                if same_day {
+                    format!("dziś o {clock}")
+                } else {
+                    format!("{name} o {clock}")
+                }
+            }
+            _ => {
+                if same_day {
+                    format!("today at {clock}")
+                } else {
+                    format!("on {} at {clock}", english_day(day))
+                }
+            }
+        })
+    }
+}
+
+fn english_day(day: Weekday) -> &'static str {
+    match day {
+        Weekday::Mon => "Monday",
+        Weekday::Tue => "Tuesday",
+        Weekday::Wed => "Wednesday",
+        Weekday::Thu => "Thursday",
+        Weekday::Fri => "Friday",
+        Weekday::Sat => "Saturday",
+        Weekday::Sun => "Sunday",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+time_zone = "Europe/Budapest"
+holidays = ["2026-12-25"]
+[weekly]
+mon = "08:00-18:00"
+tue = "08:00-18:00"
+wed = "08:00-18:00"
+thu = "08:00-18:00"
+fri = "08:00-18:00"
+sat = "09:00-13:00"
+sun = "closed"
+"#;
+
+    fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
+        // Local Budapest time → UTC ms (winter: UTC+1, summer: UTC+2).
+        chrono_tz::Europe::Budapest
+            .with_ymd_and_hms(y, m, d, h, min, 0)
+            .single()
+            .unwrap()
+            .timestamp_millis()
+    }
+
+    #[test]
+    fn open_and_back_table() {
+        let hours = BusinessHours::parse(FILE).unwrap();
+        let cases: &[(i64, bool, Option<&str>, Option<&str>, Option<&str>)] = &[
+            (at(2026, 11, 23, 10, 0), true, None, None, None), // Monday morning
+            (
+                at(2026, 11, 23, 7, 59),
+                false,
+                Some("today at 08:00"),
+                Some("ma 08:00-kor"),
+                Some("dziś o 08:00"),
+            ),
+            (
+                at(2026, 11, 23, 18, 0),
+                false,
+                Some("on Tuesday at 08:00"),
+                Some("kedden 08:00-kor"),
+                Some("we wtorek o 08:00"),
+            ),
+            (at(2026, 11, 28, 12, 59), true, None, None, None), // Saturday
+            (
+                at(2026, 11, 28, 13, 0),
+                false,
+                Some("on Monday at 08:00"),
+                Some("hétfőn 08:00-kor"),
+                Some("w poniedziałek o 08:00"),
+            ),
+            (
+                at(2026, 12, 24, 20, 0),
+                false,
+                Some("on Saturday at 09:00"),
+                Some("szombaton 09:00-kor"),
+                Some("w sobotę o 09:00"),
+            ), // Christmas Day is a holiday
+            (at(2026, 7, 1, 17, 30), true, None, None, None), // summer time
+        ];
+        for (utc, open, en, hu, pl) in cases {
+            assert_eq!(hours.is_open(*utc), *open, "{utc}");
+            assert_eq!(hours.back_phrase(*utc, "en").as_deref(), *en, "{utc}");
+            assert_eq!(hours.back_phrase(*utc, "hu").as_deref(), *hu, "{utc}");
+            assert_eq!(hours.back_phrase(*utc, "pl").as_deref(), *pl, "{utc}");
+        }
+    }
+
+    #[test]
+    fn bad_files() {
+        let cases = [
+            (
+                FILE.replace("Europe/Budapest", "Mars/Olympus"),
+                "unknown time zone",
+            ),
+            (
+                FILE.replace("sun = \"closed\"", "sunday = \"closed\""),
+                "unknown day",
+            ),
+            (
+                FILE.replace("\"09:00-13:00\"", "\"13:00-09:00\""),
+                "expected",
+            ),
+            (FILE.replace("2026-12-25", "25/12/2026"), "YYYY-MM-DD"),
+        ];
+        for (text, needle) in cases {
+            let err = BusinessHours::parse(&text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The shipped business-hours file parses.
+
+#[test]
+fn the_shipped_business_hours_file_is_valid() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/business_hours.toml");
+    let hours = hours::BusinessHours::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
+    // Christmas Eve 2026, 10:00 in Budapest (09:00 UTC): a holiday.
+    assert!(!hours.is_open(1_798_102_800_000));
+}
