@@ -69,10 +69,8 @@ pub async fn serve_webhook(
     let stored = store_events(events);
     let ok = *stored.status() == 200;
     crate::send_response(out, stored).await;
-    if ok {
-        if let Ok(db) = SpinDb::open() {
-            deliver_due(&db).await;
-        }
+    if ok && let Ok(db) = SpinDb::open() {
+        deliver_due(&db).await;
     }
 }
 

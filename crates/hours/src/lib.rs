@@ -239,7 +239,15 @@ sun = "closed"
     #[test]
     fn open_and_back_table() {
         let hours = BusinessHours::parse(FILE).unwrap();
-        let cases: &[(i64, bool, Option<&str>, Option<&str>, Option<&str>)] = &[
+        // (UTC ms, open?, back phrase in en, hu, pl)
+        type Case = (
+            i64,
+            bool,
+            Option<&'static str>,
+            Option<&'static str>,
+            Option<&'static str>,
+        );
+        let cases: &[Case] = &[
             (at(2026, 11, 23, 10, 0), true, None, None, None), // Monday morning
             (
                 at(2026, 11, 23, 7, 59),
