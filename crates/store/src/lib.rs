@@ -120,6 +120,14 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS handoffs_open ON handoffs (resolved_ms, priority, created_ms)",
 ];
 
+/// The id an `INSERT ... RETURNING id` gave back.
+fn returned_id(rows: &[Vec<Value>]) -> Result<i64, DbError> {
+    rows.first()
+        .and_then(|r| r.first())
+        .and_then(Value::as_i64)
+        .ok_or_else(|| DbError("insert returned no id".into()))
+}
+
 /// Creates the tables if they do not exist.
 ///
 /// # Errors
@@ -307,10 +315,7 @@ pub fn add_message(
             now_ms.into(),
         ],
     )?;
-    rows.first()
-        .and_then(|r| r.first())
-        .and_then(Value::as_i64)
-        .ok_or_else(|| DbError("insert returned no id".into()))
+    returned_id(&rows)
 }
 
 /// Queues a Graph API request for delivery. `target` says where it goes (for example the
@@ -339,10 +344,7 @@ pub fn enqueue(
             now_ms.into(),
         ],
     )?;
-    rows.first()
-        .and_then(|r| r.first())
-        .and_then(Value::as_i64)
-        .ok_or_else(|| DbError("insert returned no id".into()))
+    returned_id(&rows)
 }
 
 /// An outbox row claimed for one delivery attempt.
@@ -534,10 +536,7 @@ pub fn enqueue_handoff(
             now_ms.into(),
         ],
     )?;
-    rows.first()
-        .and_then(|r| r.first())
-        .and_then(Value::as_i64)
-        .ok_or_else(|| DbError("insert returned no id".into()))
+    returned_id(&rows)
 }
 
 /// The handling time assumed until enough handoffs have been resolved to measure it.
