@@ -228,3 +228,79 @@ fn no_reply_is_sent_outside_the_24_hour_window() {
     assert_eq!(app.post_signed("/webhooks/messenger", &fresh).status, 200);
     assert_eq!(graph.wait_for(1).len(), 1);
 }
+
+#[test]
+fn several_events_in_one_post_including_a_non_text_message() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    let now = now_ms();
+    let event = |psid: &str, mid: &str, message: serde_json::Value| {
+        let mut message = message;
+        message["mid"] = serde_json::json!(mid);
+        serde_json::json!({ "sender": { "id": psid }, "recipient": { "id": "PAGE" }, "timestamp": now, "message": message })
+    };
+    let body = serde_json::json!({
+        "object": "page",
+        "entry": [
+            { "id": "PAGE", "time": now, "messaging": [
+                event("PSID-A", "m.50", serde_json::json!({ "text": "can I pay with PayPal?" })),
+                event("PSID-B", "m.51", serde_json::json!({ "attachments": [{ "type": "image", "payload": { "url": "https://example.invalid/x.jpg" } }] })),
+            ]},
+            { "id": "PAGE", "time": now, "messaging": [
+                event("PSID-C", "m.52", serde_json::json!({ "text": "Gdzie jest moja paczka? 10234" })),
+                { "sender": { "id": "PAGE" }, "recipient": { "id": "PSID-C" }, "timestamp": now, "message": { "mid": "m.53", "text": "echo", "is_echo": true } },
+            ]},
+        ]
+    })
+    .to_string();
+    assert_eq!(app.post_signed("/webhooks/messenger", &body).status, 200);
+    let requests = graph.wait_for(3);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        graph.requests().len(),
+        3,
+        "three customers answered, the echo ignored: {requests:?}"
+    );
+    let to = |psid: &str| {
+        requests
+            .iter()
+            .find(|r| r.body["recipient"]["id"] == psid)
+            .map(|r| {
+                r.body["message"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    assert!(to("PSID-A").contains("PayPal"), "{}", to("PSID-A"));
+    assert!(
+        to("PSID-B").to_lowercase().contains("text"),
+        "the text-only reply: {}",
+        to("PSID-B")
+    );
+    assert!(
+        !to("PSID-C").is_empty() && to("PSID-C") != to("PSID-A"),
+        "a Polish answer: {}",
+        to("PSID-C")
+    );
+}
+
+#[test]
+fn concurrent_redeliveries_are_answered_once() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    let body = messenger_event("m.60", "PSID-6", "what are your opening hours?", now_ms());
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| assert_eq!(app.post_signed("/webhooks/messenger", &body).status, 200));
+        }
+    });
+    graph.wait_for(1);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(graph.requests().len(), 1, "{:?}", graph.requests());
+}
