@@ -66,31 +66,42 @@ pub async fn serve_webhook(
         Ok(events) => events,
         Err(e) => return crate::send_response(out, json_error(400, &e.to_string())).await,
     };
-    let stored = store_events(events);
+    let db = match open_db() {
+        Ok(db) => db,
+        Err(response) => return crate::send_response(out, response).await,
+    };
+    let stored = store_events(&db, events);
     let ok = *stored.status() == 200;
     crate::send_response(out, stored).await;
-    if ok && let Ok(db) = SpinDb::open() {
+    if ok {
         deliver_due(&db).await;
     }
+}
+
+/// The `default` database with the schema in place.
+///
+/// # Errors
+///
+/// A 500 response when it cannot be opened.
+pub fn open_db() -> Result<SpinDb, Response> {
+    SpinDb::open()
+        .and_then(|db| store::migrate(&db).map(|()| db))
+        .map_err(|e| {
+            eprintln!("database unavailable: {e}");
+            json_error(500, "database unavailable")
+        })
 }
 
 /// Stores the events of one verified webhook POST, each with its replies, before the answer;
 /// a storage failure answers 500 so Meta redelivers (nothing is lost, and the dedupe claim
 /// rolls back with the rest).
-fn store_events(events: Vec<InboundEvent>) -> Response {
+fn store_events(db: &SpinDb, events: Vec<InboundEvent>) -> Response {
     let Some(faq) = faq() else {
         return json_error(500, "server misconfigured: the FAQ file is invalid");
     };
-    let db = match SpinDb::open().and_then(|db| store::migrate(&db).map(|()| db)) {
-        Ok(db) => db,
-        Err(e) => {
-            eprintln!("bot: database unavailable: {e}");
-            return json_error(500, "database unavailable");
-        }
-    };
     let mut handled = 0;
     for event in &events {
-        match process(&db, faq, event) {
+        match process(db, faq, event) {
             Ok(new) => handled += usize::from(new),
             Err(e) => {
                 let _ = db.execute("ROLLBACK", &[]);

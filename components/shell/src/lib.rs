@@ -75,46 +75,29 @@ pub fn variable(name: &str) -> Result<String, Response> {
 ///
 /// The response to send instead (the handshake's answer, 403, 405, or 500).
 pub fn verified_body(req: &Request) -> Result<&[u8], Response> {
-    let mut body = None;
-    let response = meta_webhook(req, |b| {
-        body = Some(b);
-        json(200, &serde_json::json!({}))
-    });
-    body.ok_or(response)
-}
-
-/// Serves a Meta webhook route: the GET handshake, and signed POSTs whose verified raw
-/// body is handed to `on_event`. Everything else is refused before `on_event` runs.
-pub fn meta_webhook<'r>(req: &'r Request, on_event: impl FnOnce(&'r [u8]) -> Response) -> Response {
     match req.method() {
         Method::Get => {
-            let token = match variable("meta_verify_token") {
-                Ok(t) => t,
-                Err(resp) => return resp,
-            };
-            match verify_subscription(req.query(), &token) {
+            let token = variable("meta_verify_token")?;
+            Err(match verify_subscription(req.query(), &token) {
                 Ok(challenge) => Response::builder()
                     .status(200)
                     .header("content-type", "text/plain")
                     .body(challenge)
                     .build(),
                 Err(e) => json_error(403, &e.to_string()),
-            }
+            })
         }
         Method::Post => {
-            let secret = match variable("meta_app_secret") {
-                Ok(s) => s,
-                Err(resp) => return resp,
-            };
+            let secret = variable("meta_app_secret")?;
             let header = req.header(SIGNATURE_HEADER).and_then(|v| v.as_str());
             match SignatureChecker::new(secret.as_bytes()).verify(header, req.body()) {
-                Ok(()) => on_event(req.body()),
-                Err(e) => json_error(403, &e.to_string()),
+                Ok(()) => Ok(req.body()),
+                Err(e) => Err(json_error(403, &e.to_string())),
             }
         }
-        _ => json_error(
+        _ => Err(json_error(
             405,
             "method not allowed: use GET for verification or POST for events",
-        ),
+        )),
     }
 }

@@ -1,7 +1,7 @@
 //! Web chat: `POST /api/chat` answers with the same policy and state as the Meta channels,
 //! synchronously; `GET /chat` serves a small page to try the bot by hand.
 
-use component_shell::bot::{self, SpinDb};
+use component_shell::bot;
 use component_shell::{json, json_error};
 use serde::Deserialize;
 use spin_sdk::http::{Method, Request, Response};
@@ -59,12 +59,9 @@ fn chat(body: &[u8]) -> Response {
     let Some(faq) = bot::faq() else {
         return json_error(500, "server misconfigured: the FAQ file is invalid");
     };
-    let db = match SpinDb::open().and_then(|db| store::migrate(&db).map(|()| db)) {
+    let db = match bot::open_db() {
         Ok(db) => db,
-        Err(e) => {
-            eprintln!("webchat: database unavailable: {e}");
-            return json_error(500, "database unavailable");
-        }
+        Err(response) => return response,
     };
     let now = bot::now_ms();
     let result = (|| -> Result<Result<serde_json::Value, Response>, store::DbError> {
