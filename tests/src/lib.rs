@@ -215,7 +215,11 @@ pub struct App {
     pub app_secret: String,
     /// The `meta_verify_token` the app was started with.
     pub verify_token: String,
-    _host: Option<HostProcess>,
+    /// The `desk_admin_token` the app was started with.
+    pub admin_token: String,
+    host: Option<HostProcess>,
+    /// How the local host was started (to restart it on the same state).
+    local: Option<(PathBuf, Vec<(&'static str, String)>)>,
 }
 
 /// One request the fake Graph API received.
@@ -229,6 +233,8 @@ pub struct GraphRequest {
     pub authorization: Option<String>,
     /// The JSON body.
     pub body: serde_json::Value,
+    /// When it arrived.
+    pub received: std::time::Instant,
 }
 
 /// A local stand-in for the Graph API: records every request and answers with the statuses
@@ -259,6 +265,7 @@ impl FakeGraph {
         );
         std::thread::spawn(move || {
             for mut request in server.incoming_requests() {
+                let received = std::time::Instant::now();
                 let pause = *slow.lock().unwrap_or_else(|e| e.into_inner());
                 std::thread::sleep(pause);
                 let mut body = String::new();
@@ -275,6 +282,7 @@ impl FakeGraph {
                         path: request.url().to_string(),
                         authorization,
                         body: serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+                        received,
                     });
                 let status = {
                     let mut queued = queued.lock().unwrap_or_else(|e| e.into_inner());
@@ -354,6 +362,8 @@ impl App {
             ("SPIN_VARIABLE_GRAPH_API_BASE", graph.base_url.clone()),
             ("SPIN_VARIABLE_MESSENGER_PAGE_TOKEN", "page-token".into()),
             ("SPIN_VARIABLE_WHATSAPP_TOKEN", "wa-token".into()),
+            // Retries after 0.2, 0.4, 0.8 s ... so outage tests finish quickly.
+            ("SPIN_VARIABLE_RETRY_BACKOFF_MS", "200".into()),
         ]))
     }
 
@@ -371,7 +381,10 @@ impl App {
                     .unwrap_or_else(|_| "e2e-app-secret".into()),
                 verify_token: std::env::var("E2E_META_VERIFY_TOKEN")
                     .unwrap_or_else(|_| "e2e-verify-token".into()),
-                _host: None,
+                admin_token: std::env::var("E2E_DESK_ADMIN_TOKEN")
+                    .unwrap_or_else(|_| "e2e-admin-token".into()),
+                host: None,
+                local: None,
             };
         }
         // Replies go nowhere real: the Graph API points at a closed local port.
@@ -384,31 +397,82 @@ impl App {
     fn local(extra_env: Vec<(&'static str, String)>) -> Self {
         let app_secret = "e2e-app-secret".to_string();
         let verify_token = "e2e-verify-token".to_string();
+        let admin_token = "e2e-admin-token".to_string();
         let mut env = vec![
             ("SPIN_VARIABLE_META_APP_SECRET", app_secret.clone()),
             ("SPIN_VARIABLE_META_VERIFY_TOKEN", verify_token.clone()),
-            ("SPIN_VARIABLE_DESK_ADMIN_TOKEN", "e2e-admin-token".into()),
+            ("SPIN_VARIABLE_DESK_ADMIN_TOKEN", admin_token.clone()),
         ];
         env.extend(extra_env);
-        let host = HostProcess::start(HostOptions {
+        let state_dir = temp_dir("e2e");
+        let host = Self::spawn(&state_dir, &env);
+        Self {
+            base_url: host.base_url.clone(),
+            app_secret,
+            verify_token,
+            admin_token,
+            host: Some(host),
+            local: Some((state_dir, env)),
+        }
+    }
+
+    fn spawn(state_dir: &Path, env: &[(&'static str, String)]) -> HostProcess {
+        HostProcess::start(HostOptions {
             binary: host_binary(),
             manifest: workspace_root().join("spin.toml"),
-            state_dir: temp_dir("e2e"),
+            state_dir: state_dir.to_path_buf(),
             args: Vec::new(),
             cache_dir: Some(shared_cache_dir()),
-            env,
+            env: env.to_vec(),
         })
         .unwrap_or_else(|e| {
             panic!(
                 "{e}\n(build first: scripts/test does, or `cargo run --release -p host -- build`)"
             )
-        });
-        Self {
-            base_url: host.base_url.clone(),
-            app_secret,
-            verify_token,
-            _host: Some(host),
+        })
+    }
+
+    /// Stops the local host and starts it again on the same state (database files), as after
+    /// a crash or a deployment. The base URL changes.
+    ///
+    /// # Panics
+    ///
+    /// For an app under `APP_URL`, which the suite cannot restart.
+    pub fn restart(&mut self) {
+        let (state_dir, env) = self.local.clone().expect("only a local host can restart");
+        if let Some(host) = self.host.take() {
+            host.stop();
         }
+        let host = Self::spawn(&state_dir, &env);
+        self.base_url = host.base_url.clone();
+        self.host = Some(host);
+    }
+
+    /// Everything the local host logged so far (empty under `APP_URL`).
+    pub fn log(&self) -> String {
+        self.host.as_ref().map(HostProcess::log).unwrap_or_default()
+    }
+
+    /// `GET path` with `Authorization: Bearer token`.
+    pub fn get_auth(&self, path: &str, token: &str) -> Reply {
+        finish(
+            agent()
+                .get(&self.url(path))
+                .set("authorization", &format!("Bearer {token}"))
+                .call(),
+        )
+    }
+
+    /// `POST path` with a JSON body and `Authorization: Bearer token`.
+    pub fn post_auth(&self, path: &str, token: &str, body: &serde_json::Value) -> Reply {
+        post(
+            &self.url(path),
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &format!("Bearer {token}")),
+            ],
+            body.to_string().as_bytes(),
+        )
     }
 
     /// The absolute URL of `path`.

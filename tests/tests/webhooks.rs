@@ -75,13 +75,17 @@ fn posts_need_a_valid_signature() {
 }
 
 #[test]
-fn routes_not_built_yet_answer_501_with_json() {
+fn the_desk_needs_a_token_and_serves_its_inbox_page() {
     let app = App::start();
-    for path in ["/api/desk/queue", "/desk/"] {
-        let reply = get(&app.url(path));
-        assert_eq!(reply.status, 501, "{path}");
-        assert!(reply.json()["error"].is_string(), "{path}: {}", reply.body);
-    }
+    let reply = get(&app.url("/api/desk/queue"));
+    assert_eq!(reply.status, 401);
+    assert!(reply.json()["error"].is_string(), "{}", reply.body);
+    let page = get(&app.url("/desk/"));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Agents' desk"), "{}", page.body);
+    let queue = app.get_auth("/api/desk/queue", &app.admin_token);
+    assert_eq!(queue.status, 200, "{}", queue.body);
+    assert!(queue.json()["items"].is_array());
 }
 
 #[test]

@@ -14,26 +14,27 @@ use store::{Database, DbError, Delivery, NewMessage, Outcome};
 const LEASE_MS: i64 = 30_000;
 
 /// Meta's standard messaging window after the customer's last message.
-const WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+pub const WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// How long a human agent may still answer on Messenger (`MESSAGE_TAG` `HUMAN_AGENT`).
+pub const HUMAN_AGENT_WINDOW_MS: i64 = 7 * WINDOW_MS;
 
 /// How many due replies one request delivers at most.
 const DELIVERIES_PER_REQUEST: i64 = 20;
 
-/// The FAQ content, parsed once per instance.
-pub fn faq() -> Option<&'static faq::Faq> {
-    static FAQ: OnceLock<Option<faq::Faq>> = OnceLock::new();
-    FAQ.get_or_init(|| faq::Faq::parse(include_str!("../../../models/faq/shop.toml")).ok())
-        .as_ref()
-}
-
-/// The human team's business hours (config/business_hours.toml), parsed once per instance.
-fn business_hours() -> Option<&'static hours::BusinessHours> {
-    static HOURS: OnceLock<Option<hours::BusinessHours>> = OnceLock::new();
-    HOURS
-        .get_or_init(|| {
-            hours::BusinessHours::parse(include_str!("../../../config/business_hours.toml")).ok()
-        })
-        .as_ref()
+/// The FAQ filled from the shop config, and the team's hours, parsed once per instance
+/// (both files are checked by tests, so `None` means a broken build; it is logged).
+pub fn shop() -> Option<&'static replies::Shop> {
+    static SHOP: OnceLock<Option<replies::Shop>> = OnceLock::new();
+    SHOP.get_or_init(|| {
+        replies::Shop::load(
+            include_str!("../../../models/faq/shop.toml"),
+            include_str!("../../../config/shop.toml"),
+        )
+        .map_err(|e| eprintln!("shop content invalid: {e}"))
+        .ok()
+    })
+    .as_ref()
 }
 
 /// Milliseconds since the epoch.
@@ -96,12 +97,15 @@ pub fn open_db() -> Result<SpinDb, Response> {
 /// a storage failure answers 500 so Meta redelivers (nothing is lost, and the dedupe claim
 /// rolls back with the rest).
 fn store_events(db: &SpinDb, events: Vec<InboundEvent>) -> Response {
-    let Some(faq) = faq() else {
-        return json_error(500, "server misconfigured: the FAQ file is invalid");
+    let Some(shop) = shop() else {
+        return json_error(
+            500,
+            "server misconfigured: the FAQ or shop config is invalid",
+        );
     };
     let mut handled = 0;
     for event in &events {
-        match process(db, faq, event) {
+        match process(db, shop, event) {
             Ok(new) => handled += usize::from(new),
             Err(e) => {
                 let _ = db.execute("ROLLBACK", &[]);
@@ -182,6 +186,7 @@ fn to_policy(a: &nlu::Analysis) -> policy::Analysis {
                 nlu::HandoffSignal::OutOfScope => Signal::OutOfScope,
             })
             .collect(),
+        rating: None,
     }
 }
 
@@ -200,7 +205,7 @@ pub struct Turn {
 /// transcript, and the conversation's new state. Sending the replies is the caller's job.
 pub fn converse(
     db: &SpinDb,
-    faq: &faq::Faq,
+    shop: &replies::Shop,
     conversation: &mut store::Conversation,
     kind: &EventKind,
     now: i64,
@@ -210,11 +215,13 @@ pub fn converse(
         language: parse_lang(conversation.language.as_deref()),
         misses: conversation.misses.clamp(0, 255) as u8,
         out_of_scope_streak: conversation.out_of_scope_streak.clamp(0, 255) as u8,
+        awaiting_rating: conversation.awaiting_rating,
     };
     let (decision, incoming_text, analysis): (Decision, String, Option<policy::Analysis>) =
         match kind {
             EventKind::Text(text) => {
-                let analysis = to_policy(&nlu::analyze(text));
+                let mut analysis = to_policy(&nlu::analyze(text));
+                analysis.rating = policy::parse_rating(text);
                 (
                     policy::decide(&state, &Incoming::Text(&analysis)),
                     text.clone(),
@@ -249,6 +256,9 @@ pub fn converse(
     )?;
 
     let lang = decision.state.reply_language();
+    if let policy::Action::Rating { score } = &decision.action {
+        store::desk::record_rating(db, conversation.id, *score)?;
+    }
     let mut wait_minutes = 0;
     if let policy::Action::Handoff { reason } = &decision.action {
         wait_minutes = store::estimated_wait_minutes(db)?;
@@ -266,12 +276,16 @@ pub fn converse(
     }
     // Outside business hours the acknowledgement says when agents are back instead of a wait.
     let back = match &decision.action {
-        policy::Action::Handoff { .. } => {
-            business_hours().and_then(|h| h.back_phrase(now, replies::language_code(lang)))
-        }
+        policy::Action::Handoff { .. } => shop.hours.back_phrase(now, replies::language_code(lang)),
         _ => None,
     };
-    let replies = replies::render(faq, &decision.action, lang, wait_minutes, back.as_deref());
+    let replies = replies::render(
+        &shop.faq,
+        &decision.action,
+        lang,
+        wait_minutes,
+        back.as_deref(),
+    );
     for reply in &replies {
         store::add_message(
             db,
@@ -295,6 +309,7 @@ pub fn converse(
         .map(|l| language_code(l).to_string());
     conversation.misses = i64::from(decision.state.misses);
     conversation.out_of_scope_streak = i64::from(decision.state.out_of_scope_streak);
+    conversation.awaiting_rating = decision.state.awaiting_rating;
     store::save_state(db, conversation)?;
     Ok(Turn {
         decision,
@@ -304,7 +319,7 @@ pub fn converse(
 }
 
 /// Stores one event and its replies atomically. Returns false for a redelivery.
-fn process(db: &SpinDb, faq: &faq::Faq, event: &InboundEvent) -> Result<bool, DbError> {
+fn process(db: &SpinDb, shop: &replies::Shop, event: &InboundEvent) -> Result<bool, DbError> {
     let now = now_ms();
     let channel = event.channel.as_str();
     db.execute("BEGIN IMMEDIATE", &[])?;
@@ -332,9 +347,41 @@ fn process(db: &SpinDb, faq: &faq::Faq, event: &InboundEvent) -> Result<bool, Db
             now,
         )?;
     }
-    let turn = converse(db, faq, &mut conversation, &event.kind, now)?;
+    let turn = converse(db, shop, &mut conversation, &event.kind, now)?;
     let lang = replies::language_code(turn.decision.state.reply_language());
-    for reply in &turn.replies {
+    enqueue_replies(
+        db,
+        shop,
+        &conversation,
+        &turn.replies,
+        lang,
+        meta::MessengerMessaging::Response,
+        now,
+    )?;
+    db.execute("COMMIT", &[])?;
+    Ok(true)
+}
+
+/// Puts replies to a conversation's customer in the outbox, as Graph API bodies for its
+/// channel (Messenger quick replies; WhatsApp buttons or a list). Web chat conversations
+/// have no outbox: their customers read the transcript.
+///
+/// # Errors
+///
+/// A database error.
+pub fn enqueue_replies(
+    db: &SpinDb,
+    shop: &replies::Shop,
+    conversation: &store::Conversation,
+    replies: &[replies::Reply],
+    lang: &str,
+    messaging: meta::MessengerMessaging,
+    now: i64,
+) -> Result<(), DbError> {
+    let Some(channel) = Channel::parse(&conversation.channel) else {
+        return Ok(());
+    };
+    for reply in replies {
         let buttons: Vec<meta::Button> = reply
             .buttons
             .iter()
@@ -343,60 +390,78 @@ fn process(db: &SpinDb, faq: &faq::Faq, event: &InboundEvent) -> Result<bool, Db
                 title: b.title.clone(),
             })
             .collect();
-        let (target, body) = match event.channel {
+        let (target, body) = match channel {
             Channel::Messenger => (
                 "me".to_string(),
-                meta::messenger_text(
-                    &event.customer_id,
-                    &reply.text,
-                    &buttons,
-                    meta::MessengerMessaging::Response,
-                ),
+                meta::messenger_text(&conversation.customer_id, &reply.text, &buttons, messaging),
             ),
-            Channel::WhatsApp | Channel::WebChat => (
-                event.business_id.clone(),
+            Channel::WhatsApp => (
+                conversation.business_id.clone(),
                 meta::whatsapp_text(
-                    &event.customer_id,
+                    &conversation.customer_id,
                     &reply.text,
                     &buttons,
-                    faq.system("more_options", lang).unwrap_or("Options"),
+                    shop.faq.system("more_options", lang).unwrap_or("Options"),
                 ),
             ),
+            Channel::WebChat => return Ok(()),
         };
         store::enqueue(
             db,
             conversation.id,
-            channel,
+            channel.as_str(),
             &target,
             &body.to_string(),
             now,
         )?;
     }
-    db.execute("COMMIT", &[])?;
-    Ok(true)
+    Ok(())
+}
+
+/// What one delivery run did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryRun {
+    /// Accepted by the Graph API.
+    pub sent: usize,
+    /// Failed for now; due again after the back-off.
+    pub retrying: usize,
+    /// Failed for good; kept for operators.
+    pub failed: usize,
 }
 
 /// Delivers due outbox rows (new replies and earlier failures whose back-off has passed).
 /// Failures are recorded on the row, never dropped: 5xx, 429 and transport errors retry with
-/// back-off; other 4xx are kept as failed for operators.
-async fn deliver_due(db: &SpinDb) {
+/// back-off (`retry_backoff_ms`, doubling); other 4xx are kept as failed for operators.
+pub async fn deliver_due(db: &SpinDb) -> DeliveryRun {
+    let mut run = DeliveryRun::default();
     let due = match store::claim_due(db, now_ms(), LEASE_MS, DELIVERIES_PER_REQUEST) {
         Ok(due) => due,
         Err(e) => {
             eprintln!("bot: cannot read the outbox: {e}");
-            return;
+            return run;
         }
     };
     if due.is_empty() {
-        return;
+        return run;
     }
     let (base, version) = match (variable("graph_api_base"), variable("graph_api_version")) {
         (Ok(base), Ok(version)) => (base, version),
-        _ => return,
+        // The leases expire and another request tries again.
+        _ => return run,
     };
+    let backoff_base_ms = variable("retry_backoff_ms")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or(store::DEFAULT_BACKOFF_MS);
     for delivery in due {
         let last = store::last_customer_ms(db, delivery.conversation_id).unwrap_or(0);
-        let outcome = if now_ms() - last > WINDOW_MS {
+        let human_agent_tag = serde_json::from_str::<serde_json::Value>(&delivery.body)
+            .is_ok_and(|body| body["tag"] == "HUMAN_AGENT");
+        let outcome = if human_agent_tag && now_ms() - last > HUMAN_AGENT_WINDOW_MS {
+            Outcome::Failed(
+                "more than 7 days since the customer's last message: Messenger allows no HUMAN_AGENT reply any more".into(),
+            )
+        } else if !human_agent_tag && now_ms() - last > WINDOW_MS {
             // Sending would fail anyway; say why instead of spending a Graph API call.
             Outcome::Failed(
                 "outside the 24-hour window since the customer's last message: Messenger needs MESSAGE_TAG HUMAN_AGENT (a human agent, up to 7 days), WhatsApp an approved template".into(),
@@ -404,13 +469,22 @@ async fn deliver_due(db: &SpinDb) {
         } else {
             send(&delivery, &base, &version).await
         };
-        if let Outcome::Failed(e) | Outcome::Retry(e) = &outcome {
-            eprintln!("bot: delivery {} on {}: {e}", delivery.id, delivery.channel);
+        match &outcome {
+            Outcome::Sent => run.sent += 1,
+            Outcome::Retry(e) => {
+                run.retrying += 1;
+                eprintln!("bot: delivery {} on {}: {e}", delivery.id, delivery.channel);
+            }
+            Outcome::Failed(e) => {
+                run.failed += 1;
+                eprintln!("bot: delivery {} on {}: {e}", delivery.id, delivery.channel);
+            }
         }
-        if let Err(e) = store::record_outcome(db, &delivery, &outcome, now_ms()) {
+        if let Err(e) = store::record_outcome(db, &delivery, &outcome, now_ms(), backoff_base_ms) {
             eprintln!("bot: cannot record a delivery outcome: {e}");
         }
     }
+    run
 }
 
 async fn send(delivery: &Delivery, base: &str, version: &str) -> Outcome {

@@ -51,11 +51,6 @@ pub fn json(status: u16, body: &serde_json::Value) -> Response {
         .build()
 }
 
-/// The answer of a route whose capability has not been built yet.
-pub fn not_implemented(what: &str) -> Response {
-    json_error(501, &format!("{what} is not implemented yet"))
-}
-
 /// Reads a Spin variable, turning a missing one into a 500 with a clear message (the
 /// manifest declares every variable, so this only happens on a broken deployment).
 pub fn variable(name: &str) -> Result<String, Response> {

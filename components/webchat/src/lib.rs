@@ -16,6 +16,8 @@ struct ChatRequest {
     conversation_id: Option<String>,
     customer_id: String,
     text: String,
+    /// The payload of an option the customer picked (`text` is then its title).
+    payload: Option<String>,
 }
 
 #[http_component]
@@ -38,7 +40,7 @@ fn chat(body: &[u8]) -> Response {
             return json_error(
                 400,
                 &format!(
-                    "invalid request: {e}; expected {{\"customer_id\", \"text\", \"conversation_id\"?}}"
+                    "invalid request: {e}; expected {{\"customer_id\", \"text\", \"conversation_id\"?, \"payload\"?}}"
                 ),
             );
         }
@@ -56,8 +58,11 @@ fn chat(body: &[u8]) -> Response {
             &format!("text longer than {MAX_TEXT_CHARS} characters"),
         );
     }
-    let Some(faq) = bot::faq() else {
-        return json_error(500, "server misconfigured: the FAQ file is invalid");
+    let Some(shop) = bot::shop() else {
+        return json_error(
+            500,
+            "server misconfigured: the FAQ or shop config is invalid",
+        );
     };
     let db = match bot::open_db() {
         Ok(db) => db,
@@ -89,9 +94,15 @@ fn chat(body: &[u8]) -> Response {
         };
         let turn = bot::converse(
             &db,
-            faq,
+            shop,
             &mut conversation,
-            &meta::EventKind::Text(request.text.clone()),
+            &match &request.payload {
+                Some(payload) => meta::EventKind::Payload {
+                    payload: payload.clone(),
+                    title: Some(request.text.clone()),
+                },
+                None => meta::EventKind::Text(request.text.clone()),
+            },
             now,
         )?;
         db.execute("COMMIT", &[])?;

@@ -4,6 +4,27 @@
 //! file (`models/faq/shop.toml`); [`Faq::parse`] checks it whole, so a typo fails the build
 //! or start-up instead of a conversation.
 //!
+//! Shop facts are placeholders, `{name}`, filled from the `[facts]` table of the shop config
+//! ([`Facts`]): prices, e-mail, return period and so on are written once. `{back}`,
+//! `{minutes}` and `{wait}` are left for the bot to fill at run time ([`RUNTIME_PLACEHOLDERS`]);
+//! any other unknown placeholder is an error.
+//!
+//! ```
+//! let mut facts = faq::Facts::parse(r#"
+//! [facts]
+//! return_days = "30"
+//! "#)?;
+//! facts.insert("greeting", "en", "Hello");
+//! let faq = faq::Faq::parse_with(r#"
+//! [intent.returns]
+//! title = { en = "Returns", hu = "Visszaküldés", pl = "Zwroty" }
+//! answer = { en = "{greeting}! {return_days} days.", hu = "{return_days} nap.", pl = "{return_days} dni." }
+//! "#, &facts)?;
+//! assert_eq!(faq.answer("returns", "en"), Some("Hello! 30 days."));
+//! assert_eq!(faq.answer("returns", "pl"), Some("30 dni."));
+//! # Ok::<(), faq::Error>(())
+//! ```
+//!
 //! ```
 //! let faq = faq::Faq::parse(r#"
 //! [intent.shipping_cost]
@@ -53,11 +74,137 @@ fn error(message: impl Into<String>) -> Error {
 
 type Texts = BTreeMap<String, String>;
 
+/// Placeholders the bot fills at run time; [`Faq::parse_with`] leaves them in place.
+pub const RUNTIME_PLACEHOLDERS: [&str; 3] = ["back", "minutes", "wait"];
+
+/// The values of the FAQ's placeholders: per name, a text for every language (or one for
+/// all).
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    values: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// One `[facts]` value: the same in every language, or one per language.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Fact {
+    Everywhere(String),
+    PerLanguage(Texts),
+}
+
+/// The shop config; only its `[facts]` table is read here.
+#[derive(Debug, Deserialize)]
+struct ShopConfig {
+    #[serde(default)]
+    facts: BTreeMap<String, Fact>,
+}
+
+/// The key under which a fact that is the same in every language is kept.
+const EVERY_LANGUAGE: &str = "*";
+
+impl Facts {
+    /// Reads the `[facts]` table of a shop config (other tables are ignored).
+    ///
+    /// # Errors
+    ///
+    /// Invalid TOML, a fact name that is not `[a-z0-9_]+` or is reserved for run time, or a
+    /// per-language fact missing one of [`LANGUAGES`].
+    pub fn parse(shop_config: &str) -> Result<Self, Error> {
+        let config: ShopConfig =
+            toml::from_str(shop_config).map_err(|e| error(format!("shop config: {e}")))?;
+        let mut facts = Self::default();
+        for (name, fact) in config.facts {
+            if !is_placeholder_name(&name) || RUNTIME_PLACEHOLDERS.contains(&name.as_str()) {
+                return Err(error(format!(
+                    "fact `{name}`: names are lower-case letters, digits and `_`, and not one of {RUNTIME_PLACEHOLDERS:?}"
+                )));
+            }
+            match fact {
+                Fact::Everywhere(text) => facts.insert(&name, EVERY_LANGUAGE, &text),
+                Fact::PerLanguage(texts) => {
+                    check_texts(&format!("fact `{name}`"), &texts)?;
+                    for (lang, text) in &texts {
+                        facts.insert(&name, lang, text);
+                    }
+                }
+            }
+        }
+        Ok(facts)
+    }
+
+    /// Sets fact `name` in `lang` (`"*"` for every language), e.g. a value computed from other
+    /// configuration such as the opening hours.
+    pub fn insert(&mut self, name: &str, lang: &str, text: &str) {
+        self.values
+            .entry(name.to_string())
+            .or_default()
+            .insert(lang.to_string(), text.to_string());
+    }
+
+    fn get(&self, name: &str, lang: &str) -> Option<&str> {
+        let texts = self.values.get(name)?;
+        texts
+            .get(lang)
+            .or_else(|| texts.get(EVERY_LANGUAGE))
+            .map(String::as_str)
+    }
+
+    /// The names of the facts.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
+    }
+}
+
+fn is_placeholder_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Fills the placeholders of `text` (in `lang`) from `facts`, leaving the run-time ones; a
+/// brace that does not open a placeholder name is kept as it is.
+fn fill(what: &str, lang: &str, text: &str, facts: &Facts) -> Result<String, Error> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) if is_placeholder_name(&after[..close]) => {
+                let name = &after[..close];
+                if RUNTIME_PLACEHOLDERS.contains(&name) {
+                    out.push_str(&rest[open..open + close + 2]);
+                } else {
+                    let value = facts.get(name, lang).ok_or_else(|| {
+                        error(format!(
+                            "{what} `{lang}`: placeholder `{{{name}}}` has no value in the shop config's [facts]"
+                        ))
+                    })?;
+                    out.push_str(value);
+                }
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn fill_texts(what: &str, texts: &mut Texts, facts: &Facts) -> Result<(), Error> {
+    for (lang, text) in texts.iter_mut() {
+        *text = fill(what, lang, text, facts)?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
-    #[serde(default)]
-    meta: BTreeMap<String, String>,
     #[serde(default)]
     intent: BTreeMap<String, IntentEntry>,
     #[serde(default)]
@@ -93,17 +240,30 @@ fn check_texts(what: &str, texts: &Texts) -> Result<(), Error> {
 }
 
 impl Faq {
-    /// Parses and checks FAQ TOML.
+    /// Parses and checks FAQ TOML without shop facts (any placeholder other than the
+    /// [`RUNTIME_PLACEHOLDERS`] is an error).
     ///
     /// # Errors
     ///
-    /// Invalid TOML, unknown keys, a text missing in one of [`LANGUAGES`], a title longer than
-    /// [`MAX_TITLE_CHARS`], or a `related` intent that is not defined.
+    /// As [`Faq::parse_with`].
     pub fn parse(text: &str) -> Result<Self, Error> {
-        let file: File = toml::from_str(text).map_err(|e| error(format!("FAQ file: {e}")))?;
-        for (name, entry) in &file.intent {
+        Self::parse_with(text, &Facts::default())
+    }
+
+    /// Parses and checks FAQ TOML, filling its placeholders from `facts`.
+    ///
+    /// # Errors
+    ///
+    /// Invalid TOML, unknown keys, a text missing in one of [`LANGUAGES`], a placeholder
+    /// without a value, a title longer than [`MAX_TITLE_CHARS`] once filled, or a `related`
+    /// intent that is not defined.
+    pub fn parse_with(text: &str, facts: &Facts) -> Result<Self, Error> {
+        let mut file: File = toml::from_str(text).map_err(|e| error(format!("FAQ file: {e}")))?;
+        for (name, entry) in &mut file.intent {
             check_texts(&format!("intent `{name}` title"), &entry.title)?;
             check_texts(&format!("intent `{name}` answer"), &entry.answer)?;
+            fill_texts(&format!("intent `{name}` title"), &mut entry.title, facts)?;
+            fill_texts(&format!("intent `{name}` answer"), &mut entry.answer, facts)?;
             for (lang, title) in &entry.title {
                 if title.chars().count() > MAX_TITLE_CHARS {
                     return Err(error(format!(
@@ -111,14 +271,17 @@ impl Faq {
                     )));
                 }
             }
+        }
+        for (name, entry) in &file.intent {
             if let Some(unknown) = entry.related.iter().find(|r| !file.intent.contains_key(*r)) {
                 return Err(error(format!(
                     "intent `{name}` relates to undefined intent `{unknown}`"
                 )));
             }
         }
-        for (key, texts) in &file.system {
+        for (key, texts) in &mut file.system {
             check_texts(&format!("system message `{key}`"), texts)?;
+            fill_texts(&format!("system message `{key}`"), texts, facts)?;
         }
         Ok(Self { file })
     }
@@ -162,11 +325,6 @@ impl Faq {
     /// The intents that have answers.
     pub fn intents(&self) -> impl Iterator<Item = &str> {
         self.file.intent.keys().map(String::as_str)
-    }
-
-    /// A `[meta]` value (e.g. `shop_name`).
-    pub fn meta(&self, key: &str) -> Option<&str> {
-        self.file.meta.get(key).map(String::as_str)
     }
 }
 
@@ -224,9 +382,62 @@ answer = { en = "answer b", hu = "válasz b", pl = "odpowiedź b" }
                 "system message `error`",
             ),
             ("[[nonsense".to_string(), "FAQ file"),
+            (
+                GOOD.replace("answer b\"", "answer {price}\""),
+                "intent `b` answer `en`: placeholder `{price}` has no value",
+            ),
         ];
         for (text, needle) in cases {
             let err = Faq::parse(&text).unwrap_err().to_string();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
+
+    #[test]
+    fn placeholders_are_filled_per_language_and_runtime_ones_kept() {
+        let facts = Facts::parse(
+            r#"
+[hours]
+time_zone = "Europe/Budapest"
+[facts]
+email = "help@example.com"
+price = { en = "€9.90", hu = "9,90 €", pl = "9,90 €" }
+"#,
+        )
+        .unwrap();
+        assert_eq!(facts.names().collect::<Vec<_>>(), ["email", "price"]);
+        let text = GOOD
+            .replace("answer a\"", "{price}, {email} {not a placeholder} {}\"")
+            .replace("válasz a\"", "{price}\"")
+            .replace("answer b\"", "back {back} in {wait}\"");
+        let faq = Faq::parse_with(&text, &facts).unwrap();
+        assert_eq!(
+            faq.answer("a", "en"),
+            Some("€9.90, help@example.com {not a placeholder} {}")
+        );
+        assert_eq!(faq.answer("a", "hu"), Some("9,90 €"));
+        assert_eq!(faq.answer("b", "en"), Some("back {back} in {wait}"));
+        // A filled title must still fit a button.
+        let mut long = facts.clone();
+        long.insert("name", "*", "An extremely long shop name");
+        let err = Faq::parse_with(&GOOD.replace("en = \"A\"", "en = \"{name}\""), &long)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("longer than 20"), "{err}");
+    }
+
+    #[test]
+    fn invalid_facts_are_refused() {
+        for (text, needle) in [
+            (
+                "[facts]\nprice = { en = \"1\" }",
+                "fact `price`: missing or empty `hu`",
+            ),
+            ("[facts]\nPrice = \"1\"", "fact `Price`"),
+            ("[facts]\nwait = \"1\"", "fact `wait`"),
+            ("[facts]\nprice = 3", "shop config"),
+        ] {
+            let err = Facts::parse(text).unwrap_err().to_string();
             assert!(err.contains(needle), "{needle}: {err}");
         }
     }

@@ -1,15 +1,19 @@
-//! Business hours of the human team, from a small TOML file: a time zone, opening hours per
-//! weekday and holidays. [`BusinessHours::is_open`] says whether agents are in;
-//! [`BusinessHours::back_phrase`] says, in the customer's language, when they are back.
+//! Business hours of the human team, from the `[hours]` table of the shop config
+//! (`config/shop.toml`): a time zone, opening hours per weekday and holidays.
+//! [`BusinessHours::is_open`] says whether agents are in; [`BusinessHours::back_phrase`] says,
+//! in the customer's language, when they are back; [`BusinessHours::describe`] writes the
+//! weekly hours out for the FAQ.
 //!
 //! ```
 //! let hours = hours::BusinessHours::parse(r#"
+//! [hours]
 //! time_zone = "Europe/Budapest"
 //! holidays = ["2026-12-25"]
-//! [weekly]
+//! [hours.weekly]
 //! mon = "08:00-18:00"
 //! fri = "08:00-18:00"
 //! "#)?;
+//! assert_eq!(hours.describe("en"), "Monday 08:00–18:00, Friday 08:00–18:00");
 //! // Friday 2026-11-27 19:00 in Budapest (18:00 UTC): closed until Monday 8:00.
 //! let friday_evening = 1_795_802_400_000;
 //! assert!(!hours.is_open(friday_evening));
@@ -35,6 +39,12 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// The shop config; only its `[hours]` table is read here.
+#[derive(Deserialize)]
+struct ShopConfig {
+    hours: File,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,13 +87,15 @@ fn parse_interval(day: &str, text: &str) -> Result<Option<(NaiveTime, NaiveTime)
 }
 
 impl BusinessHours {
-    /// Parses the TOML file.
+    /// Parses the `[hours]` table of a shop config (other tables are ignored).
     ///
     /// # Errors
     ///
-    /// Unknown time zone, day or key, a malformed interval or holiday date.
+    /// No `[hours]` table, unknown time zone, day or key, a malformed interval or holiday date.
     pub fn parse(text: &str) -> Result<Self, Error> {
-        let file: File = toml::from_str(text).map_err(|e| Error(e.to_string()))?;
+        let file = toml::from_str::<ShopConfig>(text)
+            .map_err(|e| Error(e.to_string()))?
+            .hours;
         let zone: Tz = file
             .time_zone
             .parse()
@@ -198,6 +210,70 @@ impl BusinessHours {
     }
 }
 
+const DAY_NAMES: [[&str; 7]; 3] = [
+    [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ],
+    [
+        "hétfő",
+        "kedd",
+        "szerda",
+        "csütörtök",
+        "péntek",
+        "szombat",
+        "vasárnap",
+    ],
+    [
+        "poniedziałek",
+        "wtorek",
+        "środa",
+        "czwartek",
+        "piątek",
+        "sobota",
+        "niedziela",
+    ],
+];
+
+impl BusinessHours {
+    /// The weekly hours written out in `lang` (en, hu, pl; English otherwise): runs of days
+    /// with the same hours joined by an en dash, closed days left out, e.g. "Monday–Friday
+    /// 08:00–18:00, Saturday 09:00–13:00" or "hétfő–péntek 08:00–18:00, szombat 09:00–13:00".
+    pub fn describe(&self, lang: &str) -> String {
+        let names = &DAY_NAMES[match lang {
+            "hu" => 1,
+            "pl" => 2,
+            _ => 0,
+        }];
+        let clock = |t: NaiveTime| format!("{:02}:{:02}", t.hour(), t.minute());
+        let mut parts = Vec::new();
+        let mut day = 0;
+        while day < 7 {
+            let Some((from, to)) = self.days[day] else {
+                day += 1;
+                continue;
+            };
+            let mut last = day;
+            while last + 1 < 7 && self.days[last + 1] == self.days[day] {
+                last += 1;
+            }
+            let days = if last == day {
+                names[day].to_string()
+            } else {
+                format!("{}–{}", names[day], names[last])
+            };
+            parts.push(format!("{days} {}–{}", clock(from), clock(to)));
+            day = last + 1;
+        }
+        parts.join(", ")
+    }
+}
+
 fn english_day(day: Weekday) -> &'static str {
     match day {
         Weekday::Mon => "Monday",
@@ -215,9 +291,10 @@ mod tests {
     use super::*;
 
     const FILE: &str = r#"
+[hours]
 time_zone = "Europe/Budapest"
 holidays = ["2026-12-25"]
-[weekly]
+[hours.weekly]
 mon = "08:00-18:00"
 tue = "08:00-18:00"
 wed = "08:00-18:00"
@@ -304,10 +381,37 @@ sun = "closed"
                 "expected",
             ),
             (FILE.replace("2026-12-25", "25/12/2026"), "YYYY-MM-DD"),
+            ("[facts]\nx = \"1\"".to_string(), "missing field `hours`"),
         ];
         for (text, needle) in cases {
             let err = BusinessHours::parse(&text).unwrap_err().to_string();
             assert!(err.contains(needle), "{needle}: {err}");
         }
+    }
+
+    #[test]
+    fn weekly_hours_are_written_out_in_each_language() {
+        let hours = BusinessHours::parse(FILE).unwrap();
+        assert_eq!(
+            hours.describe("en"),
+            "Monday–Friday 08:00–18:00, Saturday 09:00–13:00"
+        );
+        assert_eq!(
+            hours.describe("hu"),
+            "hétfő–péntek 08:00–18:00, szombat 09:00–13:00"
+        );
+        assert_eq!(
+            hours.describe("pl"),
+            "poniedziałek–piątek 08:00–18:00, sobota 09:00–13:00"
+        );
+        assert_eq!(hours.describe("de"), hours.describe("en"));
+        // A gap splits a run; a lone day stands alone.
+        let split =
+            BusinessHours::parse(&FILE.replace("wed = \"08:00-18:00\"", "wed = \"closed\""))
+                .unwrap();
+        assert_eq!(
+            split.describe("en"),
+            "Monday–Tuesday 08:00–18:00, Thursday–Friday 08:00–18:00, Saturday 09:00–13:00"
+        );
     }
 }

@@ -11,6 +11,7 @@
 //!     out_of_scope: false,
 //!     anger: 0.0,
 //!     signals: vec![],
+//!     rating: None,
 //! };
 //! let decision = decide(&state, &Incoming::Text(&analysis));
 //! assert_eq!(decision.action, Action::Answer { intent: "shipping_cost".into() });
@@ -18,7 +19,8 @@
 //! ```
 //!
 //! The rules, in order: a conversation queued for or owned by a human gets no bot reply; a
-//! request for a person, anger or a complaint hands off at once; out of scope gets "here is
+//! rating (a `CSAT:<n>` button, or a bare 1-5 right after an agent resolved the conversation)
+//! is recorded and thanked; a request for a person, anger or a complaint hands off at once; out of scope gets "here is
 //! what I can help with" once, then a handoff; a confident FAQ intent gets its answer (small
 //! talk a short reply); a low-confidence guess gets one clarifying question, then a handoff.
 //! The conversation's language sticks unless the customer clearly switches.
@@ -38,6 +40,9 @@ pub const HUMAN_PAYLOAD: &str = "HUMAN";
 
 /// Prefix of FAQ buttons' payloads: `FAQ:<intent>`.
 pub const FAQ_PAYLOAD_PREFIX: &str = "FAQ:";
+
+/// The payload prefix of a rating button: `CSAT:<1-5>`.
+pub const RATING_PAYLOAD_PREFIX: &str = "CSAT:";
 
 /// Languages the bot answers in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,6 +126,8 @@ pub struct Analysis {
     pub anger: f32,
     /// Handoff signals.
     pub signals: Vec<Signal>,
+    /// The text read as a 1-5 rating ([`parse_rating`]), if it is one.
+    pub rating: Option<u8>,
 }
 
 /// One incoming customer event.
@@ -145,6 +152,8 @@ pub struct ConversationState {
     pub misses: u8,
     /// Out-of-scope messages in a row.
     pub out_of_scope_streak: u8,
+    /// An agent resolved the conversation and the customer was asked for a 1-5 rating.
+    pub awaiting_rating: bool,
 }
 
 impl ConversationState {
@@ -155,6 +164,7 @@ impl ConversationState {
             language: None,
             misses: 0,
             out_of_scope_streak: 0,
+            awaiting_rating: false,
         }
     }
 
@@ -197,6 +207,11 @@ pub enum Action {
     Capabilities,
     /// "I can only read text".
     TextOnly,
+    /// Record the customer's 1-5 rating of the human help and thank them.
+    Rating {
+        /// 1 (bad) to 5 (great).
+        score: u8,
+    },
     /// Queue for a human and acknowledge.
     Handoff {
         /// Why.
@@ -225,6 +240,24 @@ pub fn decide(current: &ConversationState, incoming: &Incoming<'_>) -> Decision 
     if matches!(state.status, Status::Queued | Status::Human) {
         return Decision {
             action: Action::Silent,
+            state,
+        };
+    }
+    // After an agent resolved the conversation: a rating button, or a bare 1-5 as text.
+    let rating = match incoming {
+        Incoming::Payload(payload) => payload
+            .strip_prefix(RATING_PAYLOAD_PREFIX)
+            .and_then(parse_rating),
+        Incoming::Text(_) | Incoming::NonText => None,
+    };
+    let rating = rating.or_else(|| match incoming {
+        Incoming::Text(analysis) if state.awaiting_rating => analysis.rating,
+        _ => None,
+    });
+    state.awaiting_rating = false;
+    if let Some(score) = rating {
+        return Decision {
+            action: Action::Rating { score },
             state,
         };
     }
@@ -315,6 +348,14 @@ pub fn decide(current: &ConversationState, incoming: &Incoming<'_>) -> Decision 
     }
 }
 
+/// A rating 1-5 from a payload or a short reply like "5" or "4/5".
+pub fn parse_rating(text: &str) -> Option<u8> {
+    let text = text.trim();
+    let first = text.split(['/', ' ']).next()?;
+    let score: u8 = first.parse().ok()?;
+    (1..=5).contains(&score).then_some(score)
+}
+
 /// The conversation keeps its language unless the customer clearly writes in another one of
 /// ours; the first message with a known language sets it.
 fn sticky_language(current: Option<Lang>, analysis: &Analysis) -> Option<Lang> {
@@ -349,6 +390,7 @@ mod tests {
                 0.0
             },
             signals: signals.to_vec(),
+            rating: None,
         }
     }
 
@@ -358,6 +400,61 @@ mod tests {
             language,
             misses,
             out_of_scope_streak: oos,
+            awaiting_rating: false,
+        }
+    }
+
+    #[test]
+    fn ratings_after_a_resolved_handoff() {
+        let asked = ConversationState {
+            awaiting_rating: true,
+            ..state(Status::Bot, Some(Lang::Hu), 0, 0)
+        };
+        let mut five = text(Lang::Other, &[("greeting", 0.3)], false, &[]);
+        five.rating = parse_rating("5");
+        // A bare "5" while a rating is awaited is the rating.
+        let d = decide(&asked, &Incoming::Text(&five));
+        assert_eq!(d.action, Action::Rating { score: 5 });
+        assert!(!d.state.awaiting_rating);
+        assert_eq!(
+            d.state.language,
+            Some(Lang::Hu),
+            "a digit does not switch language"
+        );
+        // The same text later is just a message (clarified like any other).
+        let d = decide(&d.state, &Incoming::Text(&five));
+        assert!(matches!(d.action, Action::Clarify { .. }), "{:?}", d.action);
+        // A rating button works whenever it is pressed; a bad one is not a rating.
+        let bot = state(Status::Bot, Some(Lang::En), 0, 0);
+        assert_eq!(
+            decide(&bot, &Incoming::Payload("CSAT:2")).action,
+            Action::Rating { score: 2 }
+        );
+        assert_eq!(
+            decide(&bot, &Incoming::Payload("CSAT:9")).action,
+            Action::Capabilities
+        );
+        // Anything else ends the wait for a rating and is handled normally.
+        let faq = text(Lang::Hu, &[("shipping_cost", 0.9)], false, &[]);
+        let d = decide(&asked, &Incoming::Text(&faq));
+        assert_eq!(
+            d.action,
+            Action::Answer {
+                intent: "shipping_cost".into()
+            }
+        );
+        assert!(!d.state.awaiting_rating);
+        for (input, want) in [
+            ("5", Some(5)),
+            (" 1 ", Some(1)),
+            ("4/5", Some(4)),
+            ("3 stars", Some(3)),
+            ("0", None),
+            ("6", None),
+            ("five", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_rating(input), want, "{input:?}");
         }
     }
 

@@ -8,6 +8,38 @@
 use faq::Faq;
 use policy::{Action, FAQ_PAYLOAD_PREFIX, HUMAN_PAYLOAD, Lang};
 
+/// What the bot knows about the shop: the FAQ with its placeholders filled from the shop
+/// config, and the human team's hours from the same config.
+#[derive(Debug)]
+pub struct Shop {
+    /// The answers and system messages.
+    pub faq: Faq,
+    /// When agents are in.
+    pub hours: hours::BusinessHours,
+}
+
+impl Shop {
+    /// Loads the FAQ (`models/faq/shop.toml`) against the shop config (`config/shop.toml`):
+    /// `{opening_hours}` is written from the config's `[hours]`, every other placeholder
+    /// comes from its `[facts]`.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the file and the problem.
+    pub fn load(faq_toml: &str, shop_toml: &str) -> Result<Self, String> {
+        let hours =
+            hours::BusinessHours::parse(shop_toml).map_err(|e| format!("config/shop.toml: {e}"))?;
+        let mut facts =
+            faq::Facts::parse(shop_toml).map_err(|e| format!("config/shop.toml: {e}"))?;
+        for lang in faq::LANGUAGES {
+            facts.insert("opening_hours", lang, &hours.describe(lang));
+        }
+        let faq =
+            Faq::parse_with(faq_toml, &facts).map_err(|e| format!("models/faq/shop.toml: {e}"))?;
+        Ok(Self { faq, hours })
+    }
+}
+
 /// A button under a reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Button {
@@ -57,6 +89,26 @@ fn human_button(faq: &Faq, lang: &str) -> Button {
             .system("talk_to_person", lang)
             .unwrap_or("Talk to a person")
             .to_string(),
+    }
+}
+
+/// The question sent when an agent resolves a conversation: "how would you rate our help",
+/// with buttons 1 to 5 (payloads `CSAT:1`..`CSAT:5`).
+pub fn rating_prompt(faq: &Faq, lang: Lang) -> Reply {
+    let code = language_code(lang);
+    Reply {
+        text: system(
+            faq,
+            "csat_prompt",
+            code,
+            "How would you rate our help from 1 (bad) to 5 (great)?",
+        ),
+        buttons: (1..=5)
+            .map(|n| Button {
+                payload: format!("{}{n}", policy::RATING_PAYLOAD_PREFIX),
+                title: n.to_string(),
+            })
+            .collect(),
     }
 }
 
@@ -129,6 +181,10 @@ pub fn render(
                 buttons,
             }]
         }
+        Action::Rating { .. } => vec![Reply {
+            text: system(faq, "csat_thanks", code, "Thank you for your rating!"),
+            buttons: Vec::new(),
+        }],
         Action::TextOnly => vec![Reply {
             text: system(
                 faq,
@@ -173,9 +229,11 @@ mod tests {
     use policy::HandoffReason;
 
     fn shop_faq() -> Faq {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/faq/shop.toml");
-        Faq::parse(&std::fs::read_to_string(path).unwrap()).unwrap()
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+        Shop::load(&read("models/faq/shop.toml"), &read("config/shop.toml"))
+            .unwrap()
+            .faq
     }
 
     #[test]
@@ -196,6 +254,7 @@ mod tests {
             Action::Handoff {
                 reason: HandoffReason::Anger,
             },
+            Action::Rating { score: 4 },
         ];
         for lang in [Lang::En, Lang::Hu, Lang::Pl, Lang::Other] {
             for action in &actions {
@@ -217,6 +276,15 @@ mod tests {
             }
         }
         assert!(render(&faq, &Action::Silent, Lang::En, 0, None).is_empty());
+    }
+
+    #[test]
+    fn the_rating_prompt_offers_one_to_five() {
+        let faq = shop_faq();
+        let prompt = rating_prompt(&faq, Lang::Pl);
+        assert_eq!(Some(prompt.text.as_str()), faq.system("csat_prompt", "pl"));
+        let payloads: Vec<&str> = prompt.buttons.iter().map(|b| b.payload.as_str()).collect();
+        assert_eq!(payloads, ["CSAT:1", "CSAT:2", "CSAT:3", "CSAT:4", "CSAT:5"]);
     }
 
     #[test]

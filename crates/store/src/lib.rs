@@ -20,6 +20,8 @@
 
 use std::fmt;
 
+pub mod desk;
+
 /// A SQL value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -43,6 +45,13 @@ impl Value {
     fn as_text(&self) -> Option<&str> {
         match self {
             Value::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+    fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Real(r) => Some(*r),
+            Value::Integer(i) => Some(*i as f64),
             _ => None,
         }
     }
@@ -89,7 +98,7 @@ pub trait Database {
     fn execute(&self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, DbError>;
 }
 
-/// The schema, created if missing. Idempotent; run at the start of a request.
+/// Version 1 of the schema: the bot.
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS processed_messages (
         channel TEXT NOT NULL, message_id TEXT NOT NULL, received_ms INTEGER NOT NULL,
@@ -128,16 +137,73 @@ fn returned_id(rows: &[Vec<Value>]) -> Result<i64, DbError> {
         .ok_or_else(|| DbError("insert returned no id".into()))
 }
 
-/// Creates the tables if they do not exist.
+/// Version 2: the agents' desk (agents, claims, notes, ratings).
+const DESK_SCHEMA: &[&str] = &[
+    "ALTER TABLE conversations ADD COLUMN awaiting_rating INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE handoffs ADD COLUMN note TEXT",
+    "ALTER TABLE handoffs ADD COLUMN csat INTEGER",
+    "ALTER TABLE handoffs ADD COLUMN first_reply_ms INTEGER",
+    "CREATE TABLE IF NOT EXISTS agents (
+        id INTEGER PRIMARY KEY, name TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE,
+        disabled INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS conversations_by_created ON conversations (created_ms)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS handoffs_one_open ON handoffs (conversation_id) WHERE resolved_ms IS NULL",
+];
+
+/// The migrations in order; version `n` is `MIGRATIONS[n - 1]`.
+const MIGRATIONS: &[&[&str]] = &[SCHEMA, DESK_SCHEMA];
+
+/// The schema version this code needs.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+fn schema_version(db: &impl Database) -> Option<i64> {
+    db.execute("SELECT MAX(version) FROM schema_version", &[])
+        .ok()?
+        .first()?
+        .first()?
+        .as_i64()
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`]: one read when it is current (the common case,
+/// at the start of every request); otherwise the missing migrations in one transaction, so
+/// two instances starting at once apply each exactly once.
 ///
 /// # Errors
 ///
 /// A database error.
 pub fn migrate(db: &impl Database) -> Result<(), DbError> {
-    for statement in SCHEMA {
-        db.execute(statement, &[])?;
+    if schema_version(db) == Some(SCHEMA_VERSION) {
+        return Ok(());
     }
-    Ok(())
+    db.execute("BEGIN IMMEDIATE", &[])?;
+    let result = (|| {
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL DEFAULT 0)",
+            &[],
+        )?;
+        let current = schema_version(db).unwrap_or(0);
+        for (index, statements) in MIGRATIONS.iter().enumerate() {
+            let version = index as i64 + 1;
+            if version <= current {
+                continue;
+            }
+            for statement in *statements {
+                db.execute(statement, &[])?;
+            }
+            db.execute(
+                "INSERT INTO schema_version (version) VALUES (?)",
+                &[version.into()],
+            )?;
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => db.execute("COMMIT", &[]).map(|_| ()),
+        Err(e) => {
+            let _ = db.execute("ROLLBACK", &[]);
+            Err(e)
+        }
+    }
 }
 
 /// Claims a platform message id: `true` the first time, `false` for every redelivery, also
@@ -183,9 +249,11 @@ pub struct Conversation {
     pub out_of_scope_streak: i64,
     /// When the customer last wrote (the 24-hour window starts here).
     pub last_customer_ms: i64,
+    /// The customer was asked to rate the human help.
+    pub awaiting_rating: bool,
 }
 
-const CONVERSATION_COLUMNS: &str = "id, channel, customer_id, business_id, customer_name, language, status, misses, out_of_scope_streak, last_customer_ms";
+const CONVERSATION_COLUMNS: &str = "id, channel, customer_id, business_id, customer_name, language, status, misses, out_of_scope_streak, last_customer_ms, awaiting_rating";
 
 fn conversation_from(row: &[Value]) -> Result<Conversation, DbError> {
     let bad = || DbError("unexpected conversation row".into());
@@ -202,6 +270,7 @@ fn conversation_from(row: &[Value]) -> Result<Conversation, DbError> {
         misses: int(7)?,
         out_of_scope_streak: int(8)?,
         last_customer_ms: int(9)?,
+        awaiting_rating: int(10)? != 0,
     })
 }
 
@@ -257,12 +326,13 @@ pub fn conversation_by_id(db: &impl Database, id: i64) -> Result<Option<Conversa
 /// A database error.
 pub fn save_state(db: &impl Database, conversation: &Conversation) -> Result<(), DbError> {
     db.execute(
-        "UPDATE conversations SET language = ?, status = ?, misses = ?, out_of_scope_streak = ? WHERE id = ?",
+        "UPDATE conversations SET language = ?, status = ?, misses = ?, out_of_scope_streak = ?, awaiting_rating = ? WHERE id = ?",
         &[
             conversation.language.as_deref().into(),
             conversation.status.as_str().into(),
             conversation.misses.into(),
             conversation.out_of_scope_streak.into(),
+            i64::from(conversation.awaiting_rating).into(),
             conversation.id.into(),
         ],
     )?;
@@ -429,13 +499,21 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// The delay before retry number `attempts` (1-based): 2 s doubling to at most 10 minutes.
-pub fn backoff_ms(attempts: i64) -> i64 {
+/// The first retry's delay unless the operator sets another (`retry_backoff_ms`).
+pub const DEFAULT_BACKOFF_MS: i64 = 2_000;
+
+/// The longest delay between two attempts.
+pub const MAX_BACKOFF_MS: i64 = 600_000;
+
+/// The delay before retry number `attempts` (1-based): `base_ms` doubling per attempt, at
+/// most [`MAX_BACKOFF_MS`].
+pub fn backoff_ms(attempts: i64, base_ms: i64) -> i64 {
     let exponent = attempts.clamp(1, 20) - 1;
-    (2_000i64 << exponent).min(600_000)
+    (base_ms.clamp(1, MAX_BACKOFF_MS) << exponent).min(MAX_BACKOFF_MS)
 }
 
-/// Records the outcome of an attempt on a claimed delivery.
+/// Records the outcome of an attempt on a claimed delivery; a retry is due after
+/// [`backoff_ms`] from `backoff_base_ms`.
 ///
 /// # Errors
 ///
@@ -445,6 +523,7 @@ pub fn record_outcome(
     delivery: &Delivery,
     outcome: &Outcome,
     now_ms: i64,
+    backoff_base_ms: i64,
 ) -> Result<(), DbError> {
     let attempts = delivery.attempts + 1;
     match outcome {
@@ -454,7 +533,7 @@ pub fn record_outcome(
         ),
         Outcome::Retry(error) => db.execute(
             "UPDATE outbox SET attempts = ?, next_attempt_ms = ?, lease_until_ms = 0, last_error = ? WHERE id = ?",
-            &[attempts.into(), (now_ms + backoff_ms(attempts)).into(), error.as_str().into(), delivery.id.into()],
+            &[attempts.into(), (now_ms + backoff_ms(attempts, backoff_base_ms)).into(), error.as_str().into(), delivery.id.into()],
         ),
         Outcome::Failed(error) => db.execute(
             "UPDATE outbox SET state = 'failed', attempts = ?, lease_until_ms = 0, last_error = ? WHERE id = ?",
@@ -477,6 +556,57 @@ pub fn outbox_counts(db: &impl Database) -> Result<Vec<(String, i64)>, DbError> 
     Ok(rows
         .iter()
         .filter_map(|r| Some((r.first()?.as_text()?.to_string(), r.get(1)?.as_i64()?)))
+        .collect())
+}
+
+/// An outbox row that needs an operator's eye: failed for good, or pending after failed
+/// attempts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxProblem {
+    /// Row id.
+    pub id: i64,
+    /// The conversation it belongs to.
+    pub conversation_id: i64,
+    /// Channel.
+    pub channel: String,
+    /// `failed` or `pending`.
+    pub state: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// When the next attempt is due (pending rows).
+    pub next_attempt_ms: i64,
+    /// When it was queued.
+    pub created_ms: i64,
+}
+
+/// The newest `limit` outbox rows that failed for good or are waiting for a retry.
+///
+/// # Errors
+///
+/// A database error.
+pub fn outbox_problems(db: &impl Database, limit: i64) -> Result<Vec<OutboxProblem>, DbError> {
+    let rows = db.execute(
+        "SELECT id, conversation_id, channel, state, attempts, last_error, next_attempt_ms, created_ms
+         FROM outbox WHERE state = 'failed' OR (state = 'pending' AND attempts > 0)
+         ORDER BY id DESC LIMIT ?",
+        &[limit.into()],
+    )?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            Some(OutboxProblem {
+                id: r.first()?.as_i64()?,
+                conversation_id: r.get(1)?.as_i64()?,
+                channel: r.get(2)?.as_text()?.to_string(),
+                state: r.get(3)?.as_text()?.to_string(),
+                attempts: r.get(4)?.as_i64()?,
+                last_error: r.get(5)?.as_text().map(str::to_string),
+                next_attempt_ms: r.get(6)?.as_i64()?,
+                created_ms: r.get(7)?.as_i64()?,
+            })
+        })
         .collect())
 }
 
@@ -552,7 +682,7 @@ pub const DEFAULT_HANDLING_MINUTES: f64 = 5.0;
 pub fn estimated_wait_minutes(db: &impl Database) -> Result<u32, DbError> {
     let waiting = db
         .execute(
-            "SELECT COUNT(*) FROM handoffs WHERE claimed_ms IS NULL AND resolved_ms IS NULL",
+            "SELECT COUNT(*) FROM handoffs WHERE agent IS NULL AND resolved_ms IS NULL",
             &[],
         )?
         .first()

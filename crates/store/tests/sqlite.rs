@@ -165,25 +165,40 @@ fn the_outbox_retries_with_back_off_and_keeps_failures() {
         "leased rows are not claimed twice"
     );
 
-    store::record_outcome(&db, &claimed[0], &Outcome::Retry("HTTP 503".into()), 10).unwrap();
+    store::record_outcome(
+        &db,
+        &claimed[0],
+        &Outcome::Retry("HTTP 503".into()),
+        10,
+        2_000,
+    )
+    .unwrap();
     store::record_outcome(
         &db,
         &claimed[1],
         &Outcome::Failed("HTTP 400: (#100) invalid recipient".into()),
         10,
+        2_000,
     )
     .unwrap();
     assert!(
         store::claim_due(&db, 11, 30_000, 10).unwrap().is_empty(),
         "not due before the back-off"
     );
-    let retry = store::claim_due(&db, 10 + store::backoff_ms(1), 30_000, 10).unwrap();
+    let retry = store::claim_due(&db, 10 + store::backoff_ms(1, 2_000), 30_000, 10).unwrap();
     assert_eq!(retry.len(), 1);
     assert_eq!((retry[0].id, retry[0].attempts), (a, 1));
-    store::record_outcome(&db, &retry[0], &Outcome::Sent, 5_000).unwrap();
+    store::record_outcome(&db, &retry[0], &Outcome::Sent, 5_000, 2_000).unwrap();
     assert_eq!(
         store::outbox_counts(&db).unwrap(),
         vec![("failed".to_string(), 1), ("sent".to_string(), 1)]
+    );
+    let problems = store::outbox_problems(&db, 10).unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].state, "failed");
+    assert_eq!(
+        problems[0].last_error.as_deref(),
+        Some("HTTP 400: (#100) invalid recipient")
     );
 
     // A lease that expires (the instance died mid-attempt) makes the row due again.
@@ -204,8 +219,12 @@ fn back_off_doubles_to_a_cap() {
         (0, 2_000),
     ];
     for (attempts, want) in cases {
-        assert_eq!(store::backoff_ms(attempts), want, "{attempts}");
+        assert_eq!(store::backoff_ms(attempts, 2_000), want, "{attempts}");
     }
+    // An operator's base (e.g. 200 ms) doubles the same way; nonsense is clamped.
+    assert_eq!(store::backoff_ms(3, 200), 800);
+    assert_eq!(store::backoff_ms(1, -5), 1);
+    assert_eq!(store::backoff_ms(1, i64::MAX), 600_000);
 }
 
 #[test]
@@ -278,4 +297,220 @@ fn handoffs_are_queued_once_with_priority_and_a_wait_estimate() {
     for (reason, anger, want) in cases {
         assert_eq!(store::handoff_priority(reason, anger), want, "{reason}");
     }
+}
+
+#[test]
+fn migrations_apply_once_and_upgrade_a_version_1_database() {
+    let path = db_path("migrate");
+    let db = open(&path);
+    // A database from before the desk (only the version-1 tables, no version table).
+    db.execute(
+        "CREATE TABLE conversations (id INTEGER PRIMARY KEY, channel TEXT NOT NULL, customer_id TEXT NOT NULL, business_id TEXT NOT NULL DEFAULT '', customer_name TEXT, language TEXT, status TEXT NOT NULL DEFAULT 'bot', misses INTEGER NOT NULL DEFAULT 0, out_of_scope_streak INTEGER NOT NULL DEFAULT 0, last_customer_ms INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL, UNIQUE (channel, customer_id))",
+        &[],
+    )
+    .unwrap();
+    store::touch_conversation(&db, "messenger", "old", "P", None, 1).unwrap_err();
+    store::migrate(&db).unwrap();
+    let c = store::touch_conversation(&db, "messenger", "old", "P", None, 1).unwrap();
+    assert!(!c.awaiting_rating);
+    // Racing migrations from several connections apply each version once.
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let path = path.clone();
+            scope.spawn(move || store::migrate(&open(&path)).unwrap());
+        }
+    });
+    let versions = db
+        .execute("SELECT version FROM schema_version ORDER BY version", &[])
+        .unwrap();
+    assert_eq!(versions.len() as i64, store::SCHEMA_VERSION);
+}
+
+fn handed_off(db: &Sqlite, customer: &str, now: i64) -> i64 {
+    let c = store::touch_conversation(db, "messenger", customer, "PAGE", Some("Eve"), now).unwrap();
+    store::enqueue_handoff(
+        db,
+        &store::NewHandoff {
+            conversation_id: c.id,
+            channel: "messenger",
+            reason: "anger",
+            anger: 0.9,
+            language: Some("en"),
+        },
+        now,
+    )
+    .unwrap();
+    c.id
+}
+
+#[test]
+fn two_agents_claiming_at_once_one_wins() {
+    use store::desk::Claim;
+    let path = db_path("desk-claim");
+    store::migrate(&open(&path)).unwrap();
+    let ids: Vec<i64> = (0..20)
+        .map(|i| handed_off(&open(&path), &format!("c{i}"), 1_000))
+        .collect();
+    let outcomes: Vec<(String, Claim)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = ["1", "2"]
+            .into_iter()
+            .map(|agent| {
+                let (path, ids) = (path.clone(), ids.clone());
+                scope.spawn(move || {
+                    let db = open(&path);
+                    ids.iter()
+                        .map(|id| {
+                            db.execute("BEGIN IMMEDIATE", &[]).unwrap();
+                            let outcome = store::desk::claim(&db, *id, agent, 2_000).unwrap();
+                            db.execute("COMMIT", &[]).unwrap();
+                            (agent.to_string(), outcome)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let won = outcomes
+        .iter()
+        .filter(|(_, o)| *o == Claim::Claimed)
+        .count();
+    assert_eq!(won, ids.len(), "each conversation claimed exactly once");
+    for (agent, outcome) in &outcomes {
+        if let Claim::TakenBy(holder) = outcome {
+            assert_ne!(holder, agent);
+        }
+    }
+    let db = open(&path);
+    assert_eq!(
+        store::desk::claim(&db, ids[0], "3", 3_000).unwrap(),
+        Claim::TakenBy(store::desk::holder(&db, ids[0]).unwrap().flatten().unwrap())
+    );
+    let conversation = store::conversation_by_id(&db, ids[0]).unwrap().unwrap();
+    assert_eq!(conversation.status, "human");
+}
+
+#[test]
+fn the_desk_lifecycle_transfer_resolve_rate_and_kpi_facts() {
+    use store::desk::{self, Claim};
+    let db = open(&db_path("desk-life"));
+    store::migrate(&db).unwrap();
+    let token_hash = "ab".repeat(32);
+    let anna = desk::create_agent(&db, "Anna", &token_hash, 10).unwrap();
+    assert_eq!(
+        desk::agent_by_token_hash(&db, &token_hash).unwrap(),
+        Some(anna.clone())
+    );
+    assert_eq!(desk::agent_by_token_hash(&db, "nope").unwrap(), None);
+    let id = handed_off(&db, "cust", 1_000);
+    store::add_message(
+        &db,
+        id,
+        &NewMessage {
+            direction: "in",
+            author: "customer",
+            text: "WHERE IS IT",
+            intent: Some("order_status"),
+            confidence: Some(0.9),
+            anger: Some(0.8),
+            language: Some("en"),
+        },
+        1_000,
+    )
+    .unwrap();
+    let queue = desk::open_handoffs(&db, None, None).unwrap();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].last_message.as_deref(), Some("WHERE IS IT"));
+    assert_eq!(queue[0].intent.as_deref(), Some("order_status"));
+    assert_eq!(desk::open_handoffs(&db, Some("hu"), None).unwrap().len(), 0);
+    assert_eq!(
+        desk::open_handoffs(&db, Some("en"), Some("whatsapp"))
+            .unwrap()
+            .len(),
+        0
+    );
+
+    let key = anna.id.to_string();
+    assert_eq!(desk::claim(&db, id, &key, 5_000).unwrap(), Claim::Claimed);
+    assert_eq!(
+        desk::claim(&db, id, &key, 6_000).unwrap(),
+        Claim::AlreadyYours
+    );
+    store::add_message(
+        &db,
+        id,
+        &NewMessage {
+            direction: "out",
+            author: &format!("agent:{key}"),
+            text: "Checking!",
+            intent: None,
+            confidence: None,
+            anger: None,
+            language: Some("en"),
+        },
+        7_000,
+    )
+    .unwrap();
+    desk::note_agent_reply(&db, id, 7_000).unwrap();
+    desk::note_agent_reply(&db, id, 8_000).unwrap();
+    let transcript = desk::transcript(&db, id, 0).unwrap();
+    assert_eq!(transcript.len(), 2);
+    assert_eq!(transcript[1].agent_name.as_deref(), Some("Anna"));
+    assert_eq!(
+        desk::transcript(&db, id, transcript[0].id).unwrap().len(),
+        1
+    );
+
+    assert!(desk::transfer(&db, id, None, 9_000).unwrap());
+    assert_eq!(desk::holder(&db, id).unwrap(), Some(None));
+    assert_eq!(
+        store::conversation_by_id(&db, id).unwrap().unwrap().status,
+        "queued"
+    );
+    assert_eq!(desk::claim(&db, id, &key, 10_000).unwrap(), Claim::Claimed);
+    assert!(desk::resolve(&db, id, Some("sent a new parcel"), 60_000).unwrap());
+    assert!(
+        !desk::resolve(&db, id, None, 61_000).unwrap(),
+        "nothing open any more"
+    );
+    let conversation = store::conversation_by_id(&db, id).unwrap().unwrap();
+    assert_eq!(
+        (conversation.status.as_str(), conversation.awaiting_rating),
+        ("bot", true)
+    );
+    assert!(desk::record_rating(&db, id, 4).unwrap());
+    let handoffs = desk::handoffs_of(&db, id).unwrap();
+    assert_eq!(handoffs.len(), 1);
+    let h = &handoffs[0];
+    assert_eq!(
+        (h.claimed_ms, h.first_reply_ms, h.resolved_ms, h.csat),
+        (Some(5_000), Some(7_000), Some(60_000), Some(4))
+    );
+    assert_eq!(h.note.as_deref(), Some("sent a new parcel"));
+
+    // A conversation still with the bot is taken over with a handoff of its own.
+    let bot_only = store::touch_conversation(&db, "whatsapp", "w1", "PN", None, 2_000).unwrap();
+    assert_eq!(
+        desk::claim(&db, bot_only.id, "admin", 3_000).unwrap(),
+        Claim::Claimed
+    );
+    assert_eq!(
+        desk::handoffs_of(&db, bot_only.id).unwrap()[0].reason,
+        "agent"
+    );
+
+    let (conversations, handoffs) = desk::kpi_facts(&db, 0, 100_000).unwrap();
+    assert_eq!(conversations.len(), 2);
+    assert_eq!(handoffs.len(), 2);
+    assert_eq!(desk::kpi_facts(&db, 5_000, 100_000).unwrap().0.len(), 0);
+    assert_eq!(
+        desk::set_agent_disabled(&db, anna.id, true)
+            .unwrap()
+            .map(|a| a.disabled),
+        Some(true)
+    );
+    assert_eq!(desk::set_agent_disabled(&db, 999, true).unwrap(), None);
 }

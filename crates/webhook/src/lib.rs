@@ -171,7 +171,9 @@ impl SignatureChecker {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compares two secrets without an early exit on the first differing byte (the length is
+/// not hidden).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

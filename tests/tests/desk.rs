@@ -1,0 +1,477 @@
+//! The agents' desk end to end: auth, the queue, the claim race, replies through the fake
+//! Graph API, transfer, resolve with the customer's rating, and KPIs on a scripted scenario.
+//! (Skipped under `APP_URL`, like the bot tests: replies go to the suite's fake Graph API.)
+
+use e2e::{App, FakeGraph, Reply};
+use serde_json::{Value, json};
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn messenger(psid: &str, mid: &str, message: Value) -> String {
+    let now = now_ms();
+    let mut message = message;
+    message["mid"] = json!(mid);
+    json!({
+        "object": "page",
+        "entry": [{ "id": "PAGE", "time": now, "messaging": [{
+            "sender": { "id": psid }, "recipient": { "id": "PAGE" }, "timestamp": now,
+            "message": message
+        }]}]
+    })
+    .to_string()
+}
+
+fn say(app: &App, psid: &str, mid: &str, text: &str) {
+    let reply = app.post_signed(
+        "/webhooks/messenger",
+        &messenger(psid, mid, json!({ "text": text })),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+fn press(app: &App, psid: &str, mid: &str, payload: &str, title: &str) {
+    let body = messenger(
+        psid,
+        mid,
+        json!({ "text": title, "quick_reply": { "payload": payload } }),
+    );
+    assert_eq!(app.post_signed("/webhooks/messenger", &body).status, 200);
+}
+
+fn new_agent(app: &App, name: &str) -> (String, String) {
+    let created = app.post_auth(
+        "/api/desk/agents",
+        &app.admin_token,
+        &json!({ "name": name }),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let body = created.json();
+    (
+        body["id"].to_string(),
+        body["token"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// The conversation id of the queued handoff of `psid`.
+fn queued(app: &App, token: &str, psid: &str) -> String {
+    let queue = app.get_auth("/api/desk/queue", token).json();
+    queue["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["customer_id"] == psid)
+        .and_then(|i| i["conversation_id"].as_str())
+        .unwrap_or_else(|| panic!("{psid} not queued: {queue}"))
+        .to_string()
+}
+
+fn post(app: &App, token: &str, path: &str, body: Value) -> Reply {
+    app.post_auth(path, token, &body)
+}
+
+#[test]
+fn auth_agents_and_errors() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    for reply in [
+        e2e::get(&app.url("/api/desk/queue")),
+        app.get_auth("/api/desk/queue", "wrong"),
+    ] {
+        assert_eq!(reply.status, 401, "{}", reply.body);
+        assert!(reply.json()["error"].is_string(), "{}", reply.body);
+    }
+    let (id, token) = new_agent(&app, "Anna");
+    assert!(token.starts_with("desk_"), "{token}");
+    let me = app.get_auth("/api/desk/me", &token).json();
+    assert_eq!(
+        (me["name"].as_str(), me["admin"].as_bool()),
+        (Some("Anna"), Some(false))
+    );
+    assert_eq!(app.get_auth("/api/desk/queue", &token).status, 200);
+    // Only the admin manages agents; the list never shows tokens.
+    assert_eq!(
+        post(&app, &token, "/api/desk/agents", json!({ "name": "Eve" })).status,
+        403
+    );
+    let agents = app.get_auth("/api/desk/agents", &token);
+    assert!(
+        agents.body.contains("Anna") && !agents.body.contains(&token),
+        "{}",
+        agents.body
+    );
+    assert_eq!(
+        post(
+            &app,
+            &app.admin_token,
+            "/api/desk/agents",
+            json!({ "name": "" })
+        )
+        .status,
+        400
+    );
+    assert_eq!(
+        post(
+            &app,
+            &app.admin_token,
+            "/api/desk/agents",
+            json!({ "nom": "x" })
+        )
+        .status,
+        400
+    );
+    let disabled = post(
+        &app,
+        &app.admin_token,
+        &format!("/api/desk/agents/{id}/disable"),
+        json!({}),
+    );
+    assert_eq!(disabled.status, 200, "{}", disabled.body);
+    let refused = app.get_auth("/api/desk/queue", &token);
+    assert_eq!(refused.status, 401);
+    assert!(refused.body.contains("disabled"), "{}", refused.body);
+    assert_eq!(
+        post(
+            &app,
+            &app.admin_token,
+            "/api/desk/agents/999/disable",
+            json!({})
+        )
+        .status,
+        404
+    );
+    // Unknown ids are 404, bad JSON 400, every error a JSON message.
+    for (status, reply) in [
+        (
+            404,
+            app.get_auth("/api/desk/conversations/424242", &app.admin_token),
+        ),
+        (
+            404,
+            app.get_auth("/api/desk/conversations/abc", &app.admin_token),
+        ),
+        (
+            404,
+            post(
+                &app,
+                &app.admin_token,
+                "/api/desk/conversations/424242/claim",
+                json!({}),
+            ),
+        ),
+        (404, app.get_auth("/api/desk/nothing", &app.admin_token)),
+        (
+            400,
+            app.get_auth("/api/desk/stats?from=yesterday", &app.admin_token),
+        ),
+    ] {
+        assert_eq!(reply.status, status, "{}", reply.body);
+        assert!(reply.json()["error"].is_string(), "{}", reply.body);
+    }
+    say(&app, "PSID-D0", "m.d0", "I want to talk to a human");
+    let id = queued(&app, &app.admin_token, "PSID-D0");
+    let bad = e2e::post(
+        &app.url(&format!("/api/desk/conversations/{id}/messages")),
+        &[("authorization", &format!("Bearer {}", app.admin_token))],
+        b"{not json",
+    );
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert!(bad.json()["error"].is_string());
+}
+
+#[test]
+fn two_agents_claim_at_once_and_exactly_one_wins() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    let (_, anna) = new_agent(&app, "Anna");
+    let (_, bela) = new_agent(&app, "Béla");
+    for round in 0..5 {
+        let psid = format!("PSID-R{round}");
+        say(
+            &app,
+            &psid,
+            &format!("m.r{round}"),
+            "you useless idiots, WHERE IS MY ORDER",
+        );
+        let id = queued(&app, &anna, &psid);
+        let path = format!("/api/desk/conversations/{id}/claim");
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let handles: Vec<_> = [&anna, &bela]
+                .into_iter()
+                .map(|token| {
+                    let (app, path) = (&app, &path);
+                    scope.spawn(move || post(app, token, path, json!({})).status)
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or(0)).collect()
+        });
+        let mut sorted = statuses.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [200, 409], "round {round}: {statuses:?}");
+    }
+}
+
+#[test]
+fn an_agent_replies_through_the_channel_transfers_and_resolves_and_the_rating_is_recorded() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    let (_, anna) = new_agent(&app, "Anna");
+    let (bela_id, bela) = new_agent(&app, "Béla");
+    say(&app, "PSID-H1", "m.h1", "Chcę rozmawiać z konsultantem");
+    graph.wait_for(1); // the acknowledgement
+    let queue = app
+        .get_auth("/api/desk/queue?language=pl&channel=messenger", &anna)
+        .json();
+    let item = &queue["items"][0];
+    assert_eq!(item["customer_id"], "PSID-H1", "{queue}");
+    assert_eq!(item["reason"], "explicit_request");
+    assert_eq!(item["last_message"], "Chcę rozmawiać z konsultantem");
+    for key in [
+        "channel",
+        "customer_name",
+        "language",
+        "priority",
+        "waiting_since",
+        "intent",
+        "anger",
+    ] {
+        assert!(item.get(key).is_some(), "{key} missing: {item}");
+    }
+    let filtered = app.get_auth("/api/desk/queue?language=hu", &anna).json();
+    assert_eq!(filtered["items"], json!([]), "{filtered}");
+    let id = item["conversation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let conv = |path: &str| format!("/api/desk/conversations/{id}{path}");
+
+    assert_eq!(post(&app, &anna, &conv("/claim"), json!({})).status, 200);
+    let sent = post(
+        &app,
+        &anna,
+        &conv("/messages"),
+        json!({ "text": "Cześć, tu Anna. W czym mogę pomóc?" }),
+    );
+    assert_eq!(sent.status, 201, "{}", sent.body);
+    let requests = graph.wait_for(2);
+    let agent_message = &requests[1];
+    assert_eq!(agent_message.body["recipient"]["id"], "PSID-H1");
+    assert_eq!(
+        agent_message.body["message"]["text"],
+        "Cześć, tu Anna. W czym mogę pomóc?"
+    );
+    assert_eq!(
+        agent_message.body["messaging_type"], "RESPONSE",
+        "inside the 24 h window"
+    );
+    // Someone else's conversation: 409.
+    let other = post(&app, &bela, &conv("/messages"), json!({ "text": "hi" }));
+    assert_eq!(other.status, 409, "{}", other.body);
+    assert!(other.json()["error"].is_string());
+    // While a human has it, the customer's messages are stored, the bot stays silent.
+    say(&app, "PSID-H1", "m.h2", "Ile kosztuje wysyłka?");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(graph.requests().len(), 2, "{:?}", graph.requests());
+
+    // Transfer to Béla: now Anna is refused and Béla may reply.
+    let moved = post(
+        &app,
+        &anna,
+        &conv("/transfer"),
+        json!({ "agent_id": bela_id.parse::<i64>().unwrap_or(0) }),
+    );
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert_eq!(
+        post(&app, &anna, &conv("/messages"), json!({ "text": "x" })).status,
+        409
+    );
+    assert_eq!(
+        post(
+            &app,
+            &bela,
+            &conv("/messages"),
+            json!({ "text": "Béla here" })
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        post(
+            &app,
+            &bela,
+            &conv("/transfer"),
+            json!({ "agent_id": 99999 })
+        )
+        .status,
+        404
+    );
+    assert_eq!(post(&app, &bela, &conv("/transfer"), json!({})).status, 400);
+
+    let transcript = app.get_auth(&conv(""), &anna).json();
+    let messages = transcript["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let authors: Vec<String> = messages
+        .iter()
+        .map(|m| {
+            m["agent_name"].as_str().map_or_else(
+                || m["author"].as_str().unwrap_or_default().to_string(),
+                str::to_string,
+            )
+        })
+        .collect();
+    assert_eq!(
+        authors,
+        ["customer", "bot", "Anna", "customer", "Béla"],
+        "{transcript}"
+    );
+    assert_eq!(messages[0]["language"], "pl");
+    assert!(
+        messages[0]["anger"].is_number() && messages[0]["intent"].is_string(),
+        "{}",
+        messages[0]
+    );
+    assert_eq!(transcript["handoffs"][0]["reason"], "explicit_request");
+
+    // Resolve: the bot asks for a rating in Polish; the customer taps 4.
+    let resolved = post(
+        &app,
+        &bela,
+        &conv("/resolve"),
+        json!({ "note": "answered shipping" }),
+    );
+    assert_eq!(resolved.status, 200, "{}", resolved.body);
+    let requests = graph.wait_for(4);
+    let prompt = &requests[3];
+    let quick = prompt.body["message"]["quick_replies"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(quick.len(), 5, "{prompt:?}");
+    assert_eq!(quick[3]["payload"], "CSAT:4");
+    assert!(
+        prompt.body["message"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1"),
+        "{prompt:?}"
+    );
+    press(&app, "PSID-H1", "m.h3", "CSAT:4", "4");
+    let thanks = &graph.wait_for(5)[4];
+    assert!(
+        thanks.body["message"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Dzięk"),
+        "{thanks:?}"
+    );
+    let stats = app.get_auth("/api/desk/stats", &app.admin_token).json();
+    assert_eq!(stats["overall"]["csat"]["count"], 1, "{stats}");
+    assert_eq!(stats["overall"]["csat"]["average"], 4.0, "{stats}");
+    // The bot is back: an FAQ question gets an answer again.
+    say(&app, "PSID-H1", "m.h4", "Ile kosztuje wysyłka?");
+    let answer = &graph.wait_for(6)[5];
+    assert!(
+        answer.body["message"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("9,90"),
+        "{answer:?}"
+    );
+    assert_eq!(
+        post(&app, &bela, &conv("/resolve"), json!({})).status,
+        409,
+        "nothing open"
+    );
+}
+
+#[test]
+fn stats_on_a_scripted_scenario() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    let from = now_ms() - 1_000;
+    // Three FAQ conversations the bot contains, one angry customer handed off and resolved
+    // with a 5, one explicit request still waiting.
+    say(&app, "PSID-S1", "m.s1", "How much does shipping cost?");
+    say(&app, "PSID-S2", "m.s2", "Mennyi a szállítási díj?");
+    say(&app, "PSID-S3", "m.s3", "Ile kosztuje wysyłka?");
+    say(
+        &app,
+        "PSID-S4",
+        "m.s4",
+        "you useless idiots, WHERE IS MY ORDER",
+    );
+    say(&app, "PSID-S5", "m.s5", "I want to talk to a human");
+    let id = queued(&app, &app.admin_token, "PSID-S4");
+    let (_, anna) = new_agent(&app, "Anna");
+    assert_eq!(
+        post(
+            &app,
+            &anna,
+            &format!("/api/desk/conversations/{id}/claim"),
+            json!({})
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        post(
+            &app,
+            &anna,
+            &format!("/api/desk/conversations/{id}/messages"),
+            json!({ "text": "Sorry! Checking." })
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        post(
+            &app,
+            &anna,
+            &format!("/api/desk/conversations/{id}/resolve"),
+            json!({})
+        )
+        .status,
+        200
+    );
+    press(&app, "PSID-S4", "m.s6", "CSAT:5", "5");
+    let stats = app
+        .get_auth(
+            &format!("/api/desk/stats?from={from}&to={}", now_ms() + 1_000),
+            &app.admin_token,
+        )
+        .json();
+    let all = &stats["overall"];
+    assert_eq!(all["conversations"], 5, "{stats}");
+    assert_eq!(all["handed_off"], 2);
+    assert_eq!(all["containment_rate"], 0.6);
+    assert_eq!(all["handoffs_by_reason"]["anger"]["count"], 1);
+    assert_eq!(all["handoffs_by_reason"]["explicit_request"]["rate"], 0.2);
+    assert_eq!(all["first_response_ms"]["bot"]["count"], 5);
+    assert_eq!(all["first_response_ms"]["human"]["count"], 1);
+    assert_eq!(all["time_to_claim_ms"]["count"], 1);
+    assert_eq!(all["resolution_ms"]["count"], 1);
+    assert_eq!(all["csat"], json!({ "count": 1, "average": 5.0 }));
+    assert_eq!(stats["by_channel"]["messenger"]["conversations"], 5);
+    assert_eq!(stats["by_language"]["hu"]["containment_rate"], 1.0);
+    // A period before any of it is empty.
+    let before = app
+        .get_auth(
+            "/api/desk/stats?from=2020-01-01&to=2020-02-01",
+            &app.admin_token,
+        )
+        .json();
+    assert_eq!(before["overall"]["conversations"], 0, "{before}");
+}
