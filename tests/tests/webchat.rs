@@ -113,3 +113,83 @@ fn serves_a_page_to_try_the_bot() {
         page.body
     );
 }
+
+#[test]
+fn a_web_chat_customer_gets_the_agents_reply_and_rates_the_help() {
+    let app = App::start();
+    let first = chat(
+        &app,
+        serde_json::json!({ "customer_id": "web-h1", "text": "I want to talk to a person" }),
+    )
+    .json();
+    assert_eq!(first["handoff"], true, "{first}");
+    let id = first["conversation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let after = first["last_message_id"].as_i64().unwrap_or_default();
+    assert!(after > 0, "{first}");
+    let since = |after: i64| {
+        e2e::get(&app.url(&format!(
+            "/api/chat?conversation_id={id}&customer_id=web-h1&after={after}"
+        )))
+        .json()
+    };
+    assert_eq!(since(after)["messages"], serde_json::json!([]));
+    // Another customer cannot read it.
+    let other = e2e::get(&app.url(&format!("/api/chat?conversation_id={id}&customer_id=web-x")));
+    assert_eq!(other.status, 404);
+
+    let agent = app
+        .post_auth(
+            "/api/desk/agents",
+            &app.admin_token,
+            &serde_json::json!({ "name": "Kata" }),
+        )
+        .json();
+    let token = agent["token"].as_str().unwrap_or_default();
+    let path = |action: &str| format!("/api/desk/conversations/{id}/{action}");
+    assert_eq!(
+        app.post_auth(&path("claim"), token, &serde_json::json!({}))
+            .status,
+        200
+    );
+    let sent = app.post_auth(
+        &path("messages"),
+        token,
+        &serde_json::json!({ "text": "Hi, Kata here!" }),
+    );
+    assert_eq!(sent.status, 201, "{}", sent.body);
+    let news = since(after);
+    assert_eq!(news["messages"][0]["text"], "Hi, Kata here!", "{news}");
+    assert_eq!(news["messages"][0]["author"], "agent");
+    assert_eq!(news["messages"][0]["agent_name"], "Kata");
+    let after = news["last_message_id"].as_i64().unwrap_or_default();
+
+    assert_eq!(
+        app.post_auth(&path("resolve"), token, &serde_json::json!({}))
+            .status,
+        200
+    );
+    let question = since(after);
+    assert!(
+        question["messages"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1"),
+        "the rating question: {question}"
+    );
+    assert_eq!(question["status"], "bot");
+    let rated = chat(
+        &app,
+        serde_json::json!({ "conversation_id": id, "customer_id": "web-h1", "text": "5" }),
+    )
+    .json();
+    assert_eq!(rated["handoff"], false, "{rated}");
+    let thanks = rated["replies"][0]["text"].as_str().unwrap_or_default();
+    assert!(thanks.to_lowercase().contains("thank"), "{rated}");
+    let transcript = app
+        .get_auth(&format!("/api/desk/conversations/{id}"), token)
+        .json();
+    assert_eq!(transcript["handoffs"][0]["csat"], 5, "{transcript}");
+}

@@ -29,7 +29,65 @@ fn handle(req: Request) -> Response {
             .body(include_str!("chat.html"))
             .build(),
         (Method::Post, "/api/chat") => chat(req.body()),
-        _ => json_error(405, "use POST /api/chat (or GET /chat for the page)"),
+        (Method::Get, "/api/chat") => since(req.query()),
+        _ => json_error(
+            405,
+            "use POST /api/chat, GET /api/chat?conversation_id=&customer_id=&after= (or GET /chat for the page)",
+        ),
+    }
+}
+
+/// What the bot and agents said in a web chat conversation after message id `after`: how
+/// the page receives an agent's replies and the rating question after a handoff.
+fn since(query: &str) -> Response {
+    let params: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+    let (Some(id), Some(customer_id)) = (params.get("conversation_id"), params.get("customer_id"))
+    else {
+        return json_error(400, "conversation_id and customer_id are required");
+    };
+    let after = params
+        .get("after")
+        .and_then(|a| a.parse::<i64>().ok())
+        .unwrap_or(0);
+    let db = match bot::open_db() {
+        Ok(db) => db,
+        Err(response) => return response,
+    };
+    let conversation = id
+        .parse::<i64>()
+        .ok()
+        .map(|id| store::conversation_by_id(&db, id));
+    match conversation {
+        Some(Ok(Some(c))) if c.channel == "webchat" && &c.customer_id == customer_id => {
+            match store::desk::transcript(&db, c.id, after) {
+                Ok(messages) => json(
+                    200,
+                    &serde_json::json!({
+                        "status": c.status,
+                        "messages": messages.iter().filter(|m| m.direction == "out").map(|m| serde_json::json!({
+                            "id": m.id,
+                            "author": if m.author.starts_with("agent:") { "agent" } else { "bot" },
+                            "agent_name": m.agent_name,
+                            "text": m.text,
+                            "created_ms": m.created_ms,
+                        })).collect::<Vec<_>>(),
+                        "last_message_id": messages.last().map_or(after, |m| m.id),
+                    }),
+                ),
+                Err(e) => {
+                    eprintln!("webchat: cannot read the transcript: {e}");
+                    json_error(500, "could not read the conversation, please retry")
+                }
+            }
+        }
+        Some(Err(e)) => {
+            eprintln!("webchat: cannot read the conversation: {e}");
+            json_error(500, "could not read the conversation, please retry")
+        }
+        _ => json_error(404, "unknown conversation_id for this customer_id"),
     }
 }
 
@@ -110,8 +168,10 @@ fn chat(body: &[u8]) -> Response {
             .analysis
             .as_ref()
             .and_then(|a| a.intents.first().cloned());
+        let last_message_id = store::desk::last_message_id(&db, conversation.id)?;
         Ok(Ok(serde_json::json!({
             "conversation_id": conversation.id.to_string(),
+            "last_message_id": last_message_id,
             "replies": turn.replies.iter().map(|r| {
                 let mut reply = serde_json::json!({ "text": r.text });
                 if !r.buttons.is_empty() {

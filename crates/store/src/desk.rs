@@ -421,6 +421,23 @@ pub fn transcript(
         .collect())
 }
 
+/// The id of a conversation's latest message (0 when it has none).
+///
+/// # Errors
+///
+/// A database error.
+pub fn last_message_id(db: &impl Database, conversation_id: i64) -> Result<i64, DbError> {
+    Ok(db
+        .execute(
+            "SELECT COALESCE(MAX(id), 0) FROM messages WHERE conversation_id = ?",
+            &[conversation_id.into()],
+        )?
+        .first()
+        .and_then(|r| r.first())
+        .and_then(Value::as_i64)
+        .unwrap_or(0))
+}
+
 /// A handoff's whole record (for transcripts and KPIs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HandoffRecord {

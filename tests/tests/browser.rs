@@ -1,0 +1,156 @@
+//! The agents' inbox in a real browser: headless Chromium (Debian's package, installed by
+//! `scripts/setup`) driven by playwright-core (`tests/browser/`) logs in, sees a queued
+//! conversation, claims it, replies and resolves; the reply and the rating question must
+//! reach the customer through the fake Graph API. Saves a screenshot (to `INBOX_SCREENSHOT`,
+//! default `target/test-state/inbox.png`; docs/inbox.png is one such run).
+//!
+//! Without Chromium or the npm packages the test fails on CI (`CI` set) and is skipped
+//! loudly elsewhere.
+
+use e2e::{App, FakeGraph, workspace_root};
+use serde_json::json;
+use std::process::Command;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn whatsapp(id: &str, from: &str, name: &str, text: &str) -> String {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "WABA", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "3612345678", "phone_number_id": "PNID" },
+            "contacts": [{ "profile": { "name": name }, "wa_id": from }],
+            "messages": [{ "from": from, "id": id, "timestamp": (now_ms() / 1000).to_string(), "type": "text", "text": { "body": text } }]
+        }}]}]
+    })
+    .to_string()
+}
+
+#[test]
+fn an_agent_works_a_conversation_in_the_inbox_in_chromium() {
+    let root = workspace_root();
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let driver = root.join("tests/browser/node_modules/playwright-core");
+    if !std::path::Path::new(&chromium).exists() || !driver.exists() {
+        let message = format!(
+            "\n\n!!! BROWSER TEST NOT RUN: Chromium ({chromium}) or playwright-core ({}) is missing.\n!!! Run scripts/setup (it installs Debian's chromium and the npm packages).\n",
+            driver.display()
+        );
+        assert!(std::env::var("CI").is_err(), "{message}");
+        eprintln!("{message}");
+        return;
+    }
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    // A small scene: two answered questions and three customers waiting for a person.
+    for (i, (name, text)) in [
+        ("Lena Fischer", "How much does shipping cost?"),
+        ("Piotr Nowak", "Ile kosztuje wysyłka?"),
+        (
+            "Eszter Nagy",
+            "Már két hete várok, ez felháborító, azonnal hívjatok vissza!!!",
+        ),
+        (
+            "John Miller",
+            "I'd like to talk to a human about my order 10234",
+        ),
+        ("Zofia Kowalska", "Chcę rozmawiać z konsultantem"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let reply = app.post_signed(
+            "/webhooks/whatsapp",
+            &whatsapp(
+                &format!("wamid.b{i}"),
+                &format!("3670000000{i}"),
+                name,
+                text,
+            ),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.body);
+    }
+    let created = app.post_auth(
+        "/api/desk/agents",
+        &app.admin_token,
+        &json!({ "name": "Anna" }),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let token = created.json()["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    let screenshot = std::env::var("INBOX_SCREENSHOT").map_or_else(
+        |_| root.join("target/test-state/inbox.png"),
+        std::path::PathBuf::from,
+    );
+    if let Some(dir) = screenshot.parent() {
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    }
+    let output = Command::new("node")
+        .arg(root.join("tests/browser/inbox.mjs"))
+        .arg(&app.base_url)
+        .arg(&token)
+        .arg("John Miller")
+        .arg(&screenshot)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run node: {e}"));
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "the browser run failed:\n{log}");
+    assert!(
+        screenshot.exists(),
+        "no screenshot at {}",
+        screenshot.display()
+    );
+
+    // What the agent did in the browser reached John on WhatsApp: the reply, then the
+    // rating question with its options.
+    let to_john = |graph: &FakeGraph| {
+        graph
+            .requests()
+            .into_iter()
+            .filter(|r| r.body["to"] == "36700000003")
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..50 {
+        if to_john(&graph).len() >= 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let sent = to_john(&graph);
+    let texts: Vec<String> = sent
+        .iter()
+        .map(|r| {
+            r.body["text"]["body"]
+                .as_str()
+                .or_else(|| r.body["interactive"]["body"]["text"].as_str())
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("Your parcel left our warehouse")),
+        "the agent's reply: {texts:?}\n{log}"
+    );
+    assert!(
+        sent.iter()
+            .any(|r| r.body["interactive"]["type"] == "list"
+                && r.body.to_string().contains("CSAT:5")),
+        "the rating question with 1-5: {sent:?}"
+    );
+}
