@@ -20,8 +20,47 @@ wasmtime::component::bindgen!({
 
 use fermyon::spin::{key_value, sqlite, variables};
 
-/// An open SQLite connection handed to a component.
-pub struct SqliteConnection(rusqlite::Connection);
+/// An open SQLite connection handed to a component. Taken from the state directory's pool
+/// and returned to it when the component drops it (or its instance ends), so statements stay
+/// prepared across requests; a transaction the component left open is rolled back first.
+pub struct SqliteConnection {
+    conn: Option<rusqlite::Connection>,
+    pool: ConnectionPool,
+}
+
+impl SqliteConnection {
+    fn conn(&self) -> Option<&rusqlite::Connection> {
+        self.conn.as_ref()
+    }
+}
+
+impl Drop for SqliteConnection {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
+                return; // not reusable: closed here
+            }
+            if let Ok(mut idle) = self.pool.0.lock() {
+                if idle.len() < MAX_IDLE_CONNECTIONS {
+                    idle.push(conn);
+                }
+            }
+        }
+    }
+}
+
+/// Idle connections to the `default` database.
+#[derive(Clone, Default)]
+struct ConnectionPool(std::sync::Arc<std::sync::Mutex<Vec<rusqlite::Connection>>>);
+
+impl std::fmt::Debug for ConnectionPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConnectionPool")
+    }
+}
+
+/// How many idle connections are kept open.
+const MAX_IDLE_CONNECTIONS: usize = 64;
 
 /// An open key-value store handed to a component.
 pub struct KeyValueStore {
@@ -31,7 +70,7 @@ pub struct KeyValueStore {
 
 /// Where the host keeps component state.
 #[derive(Debug, Clone)]
-pub struct StateDir(PathBuf);
+pub struct StateDir(PathBuf, ConnectionPool);
 
 /// How long a writer waits for another writer (another request or another host process
 /// on the same files) before reporting the database as busy.
@@ -47,7 +86,7 @@ impl StateDir {
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create state directory {}", dir.display()))?;
-        let state = Self(dir.to_path_buf());
+        let state = Self(dir.to_path_buf(), ConnectionPool::default());
         for path in [state.sqlite_path(), state.key_value_path()] {
             let conn =
                 open_file(&path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -73,8 +112,42 @@ impl StateDir {
 
 fn open_file(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(path)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.busy_handler(Some(wait_for_lock))?;
+    // SQLite's default (FULL: every commit reaches the disk) unless the operator trades
+    // durability on power loss for speed (NORMAL: with the write-ahead log, a commit survives
+    // a crash of the host but not of the machine). Benchmarks report both.
+    if let Ok(mode) = std::env::var(SYNCHRONOUS_ENV) {
+        conn.pragma_update(None, "synchronous", mode)?;
+    }
     Ok(conn)
+}
+
+/// The environment variable that sets SQLite's `synchronous` pragma (`FULL` by default).
+pub const SYNCHRONOUS_ENV: &str = "HOST_SQLITE_SYNCHRONOUS";
+
+/// SQLite's busy handler: while another connection (another request, or another host process
+/// on the same files) holds the write lock, wait in short steps (a write transaction here
+/// lasts well under a millisecond, while SQLite's own `busy_timeout` sleeps in steps of up
+/// to 100 ms), giving up after [`BUSY_TIMEOUT`].
+fn wait_for_lock(attempt: i32) -> bool {
+    const FAST_ATTEMPTS: i32 = 200;
+    let (step, waited) = if attempt < FAST_ATTEMPTS {
+        (
+            std::time::Duration::from_micros(50),
+            std::time::Duration::from_micros(50) * attempt as u32,
+        )
+    } else {
+        (
+            std::time::Duration::from_millis(1),
+            std::time::Duration::from_micros(50) * FAST_ATTEMPTS as u32
+                + std::time::Duration::from_millis(1) * (attempt - FAST_ATTEMPTS) as u32,
+        )
+    };
+    if waited >= BUSY_TIMEOUT {
+        return false;
+    }
+    std::thread::sleep(step);
+    true
 }
 
 /// Adds the Spin interfaces to a linker.
@@ -114,10 +187,19 @@ impl sqlite::HostConnection for InstanceState {
             // Other labels need a runtime-config file, which this host does not read.
             return Err(sqlite::Error::NoSuchDatabase);
         }
-        let conn = open_file(&self.component.state.sqlite_path())
-            .map_err(|e| sqlite::Error::Io(e.to_string()))?;
+        let state = &self.component.state;
+        let pooled = state.1.0.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                open_file(&state.sqlite_path()).map_err(|e| sqlite::Error::Io(e.to_string()))?
+            }
+        };
         self.table
-            .push(SqliteConnection(conn))
+            .push(SqliteConnection {
+                conn: Some(conn),
+                pool: state.1.clone(),
+            })
             .map_err(|e| sqlite::Error::Io(e.to_string()))
     }
 
@@ -131,7 +213,8 @@ impl sqlite::HostConnection for InstanceState {
             .table
             .get(&conn)
             .map_err(|_| sqlite::Error::InvalidConnection)?;
-        execute(&conn.0, &statement, &parameters).map_err(|e| sqlite::Error::Io(e.to_string()))
+        let conn = conn.conn().ok_or(sqlite::Error::InvalidConnection)?;
+        execute(conn, &statement, &parameters).map_err(|e| sqlite::Error::Io(e.to_string()))
     }
 
     fn drop(&mut self, conn: Resource<SqliteConnection>) -> wasmtime::Result<()> {

@@ -355,16 +355,26 @@ impl App {
     /// tokens set; `None` when `APP_URL` is set (the suite cannot redirect that app's Graph
     /// API, so bot tests skip).
     pub fn start_with_graph(graph: &FakeGraph) -> Option<Self> {
+        Self::start_with_graph_and(graph, Vec::new())
+    }
+
+    /// As [`App::start_with_graph`], with more `SPIN_VARIABLE_*` settings.
+    pub fn start_with_graph_and(
+        graph: &FakeGraph,
+        extra_env: Vec<(&'static str, String)>,
+    ) -> Option<Self> {
         if std::env::var("APP_URL").is_ok() {
             return None;
         }
-        Some(Self::local(vec![
+        let mut env = vec![
             ("SPIN_VARIABLE_GRAPH_API_BASE", graph.base_url.clone()),
             ("SPIN_VARIABLE_MESSENGER_PAGE_TOKEN", "page-token".into()),
             ("SPIN_VARIABLE_WHATSAPP_TOKEN", "wa-token".into()),
             // Retries after 0.2, 0.4, 0.8 s ... so outage tests finish quickly.
             ("SPIN_VARIABLE_RETRY_BACKOFF_MS", "200".into()),
-        ]))
+        ];
+        env.extend(extra_env);
+        Some(Self::local(env))
     }
 
     /// `APP_URL` (with `E2E_META_APP_SECRET` and `E2E_META_VERIFY_TOKEN` naming the values

@@ -475,3 +475,80 @@ fn stats_on_a_scripted_scenario() {
         .json();
     assert_eq!(before["overall"]["conversations"], 0, "{before}");
 }
+
+#[test]
+fn a_new_handoff_is_posted_to_the_notify_url_and_retried() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph_and(
+        &graph,
+        vec![(
+            "SPIN_VARIABLE_HANDOFF_NOTIFY_URL",
+            format!("{}/notify/handoffs", graph.base_url),
+        )],
+    ) else {
+        return;
+    };
+    // The notification is queued before the acknowledgement; its first attempt fails.
+    graph.fail_next(&[503]);
+    say(
+        &app,
+        "PSID-N1",
+        "m.n1",
+        "you useless idiots, WHERE IS MY ORDER",
+    );
+    graph.wait_for(2);
+    for _ in 0..50 {
+        let _ = post(
+            &app,
+            &app.admin_token,
+            "/api/desk/outbox/deliver",
+            json!({}),
+        );
+        if graph
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/notify/handoffs")
+            .count()
+            >= 2
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let notifications: Vec<_> = graph
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/notify/handoffs")
+        .collect();
+    assert_eq!(
+        notifications.len(),
+        2,
+        "one failure, one retry: {notifications:?}"
+    );
+    let body = &notifications[1].body;
+    assert_eq!(body["event"], "handoff");
+    assert_eq!(body["reason"], "anger");
+    assert_eq!(body["channel"], "messenger");
+    assert!(body["conversation_id"].is_string(), "{body}");
+    assert!(
+        notifications[1].authorization.is_none(),
+        "no Graph token leaks to it"
+    );
+    // Later messages in the same handoff do not notify again.
+    say(&app, "PSID-N1", "m.n2", "hello??");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = post(
+        &app,
+        &app.admin_token,
+        "/api/desk/outbox/deliver",
+        json!({}),
+    );
+    assert_eq!(
+        graph
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/notify/handoffs")
+            .count(),
+        2
+    );
+}

@@ -22,13 +22,13 @@ pub const HUMAN_AGENT_WINDOW_MS: i64 = 7 * WINDOW_MS;
 /// How many due replies one request delivers at most.
 const DELIVERIES_PER_REQUEST: i64 = 20;
 
-/// The FAQ filled from the shop config, and the team's hours, parsed once per instance
-/// (both files are checked by tests, so `None` means a broken build; it is logged).
+/// The FAQ filled from the shop config (checked and converted to JSON by build.rs), and the
+/// team's hours, loaded once per instance; `None` means a broken build, and is logged.
 pub fn shop() -> Option<&'static replies::Shop> {
     static SHOP: OnceLock<Option<replies::Shop>> = OnceLock::new();
     SHOP.get_or_init(|| {
-        replies::Shop::load(
-            include_str!("../../../models/faq/shop.toml"),
+        replies::Shop::from_built(
+            include_str!(concat!(env!("OUT_DIR"), "/faq.json")),
             include_str!("../../../config/shop.toml"),
         )
         .map_err(|e| eprintln!("shop content invalid: {e}"))
@@ -190,6 +190,61 @@ fn to_policy(a: &nlu::Analysis) -> policy::Analysis {
     }
 }
 
+/// The outbox channel of handoff notifications (`handoff_notify_url`).
+pub const NOTIFY_CHANNEL: &str = "notify";
+
+/// Queues a POST to `handoff_notify_url` (when set) announcing a new handoff, delivered and
+/// retried through the outbox like replies, so a team chat or helpdesk can pick it up.
+fn notify_handoff(
+    db: &SpinDb,
+    conversation: &store::Conversation,
+    reason: &str,
+    last_message: &str,
+    lang: Lang,
+    now: i64,
+) -> Result<(), DbError> {
+    let url = match variable("handoff_notify_url") {
+        Ok(url) if !url.trim().is_empty() => url.trim().to_string(),
+        _ => return Ok(()),
+    };
+    let body = serde_json::json!({
+        "event": "handoff",
+        "conversation_id": conversation.id.to_string(),
+        "channel": conversation.channel,
+        "customer_name": conversation.customer_name,
+        "language": replies::language_code(lang),
+        "reason": reason,
+        "last_message": last_message,
+        "desk_path": format!("/desk/#{}", conversation.id),
+        "created_ms": now,
+    });
+    store::enqueue(
+        db,
+        conversation.id,
+        NOTIFY_CHANNEL,
+        &url,
+        &body.to_string(),
+        now,
+    )?;
+    Ok(())
+}
+
+/// The NLU's analysis of a text message, for the policy.
+pub fn analyze_text(text: &str) -> policy::Analysis {
+    let mut analysis = to_policy(&nlu::analyze(text));
+    analysis.rating = policy::parse_rating(text);
+    analysis
+}
+
+/// The analysis of an event if it is a text (done before taking the database's write lock,
+/// so concurrent requests wait only for the writes).
+pub fn analyze_event(kind: &EventKind) -> Option<policy::Analysis> {
+    match kind {
+        EventKind::Text(text) => Some(analyze_text(text)),
+        _ => None,
+    }
+}
+
 /// One turn of a conversation: what the customer sent, what the bot decided and says.
 pub struct Turn {
     /// The policy's decision.
@@ -208,6 +263,7 @@ pub fn converse(
     shop: &replies::Shop,
     conversation: &mut store::Conversation,
     kind: &EventKind,
+    analysis: Option<policy::Analysis>,
     now: i64,
 ) -> Result<Turn, DbError> {
     let state = ConversationState {
@@ -220,8 +276,7 @@ pub fn converse(
     let (decision, incoming_text, analysis): (Decision, String, Option<policy::Analysis>) =
         match kind {
             EventKind::Text(text) => {
-                let mut analysis = to_policy(&nlu::analyze(text));
-                analysis.rating = policy::parse_rating(text);
+                let analysis = analysis.unwrap_or_else(|| analyze_text(text));
                 (
                     policy::decide(&state, &Incoming::Text(&analysis)),
                     text.clone(),
@@ -262,6 +317,10 @@ pub fn converse(
     let mut wait_minutes = 0;
     if let policy::Action::Handoff { reason } = &decision.action {
         wait_minutes = store::estimated_wait_minutes(db)?;
+        let is_new = store::desk::holder(db, conversation.id)?.is_none();
+        if is_new {
+            notify_handoff(db, conversation, reason.as_str(), &incoming_text, lang, now)?;
+        }
         store::enqueue_handoff(
             db,
             &store::NewHandoff {
@@ -320,6 +379,7 @@ pub fn converse(
 
 /// Stores one event and its replies atomically. Returns false for a redelivery.
 fn process(db: &SpinDb, shop: &replies::Shop, event: &InboundEvent) -> Result<bool, DbError> {
+    let analysis = analyze_event(&event.kind);
     let now = now_ms();
     let channel = event.channel.as_str();
     db.execute("BEGIN IMMEDIATE", &[])?;
@@ -347,7 +407,7 @@ fn process(db: &SpinDb, shop: &replies::Shop, event: &InboundEvent) -> Result<bo
             now,
         )?;
     }
-    let turn = converse(db, shop, &mut conversation, &event.kind, now)?;
+    let turn = converse(db, shop, &mut conversation, &event.kind, analysis, now)?;
     let lang = replies::language_code(turn.decision.state.reply_language());
     enqueue_replies(
         db,
@@ -453,11 +513,15 @@ pub async fn deliver_due(db: &SpinDb) -> DeliveryRun {
         .ok()
         .and_then(|v| v.trim().parse::<i64>().ok())
         .unwrap_or(store::DEFAULT_BACKOFF_MS);
+    let mut outcomes = Vec::with_capacity(due.len());
     for delivery in due {
         let last = store::last_customer_ms(db, delivery.conversation_id).unwrap_or(0);
         let human_agent_tag = serde_json::from_str::<serde_json::Value>(&delivery.body)
             .is_ok_and(|body| body["tag"] == "HUMAN_AGENT");
-        let outcome = if human_agent_tag && now_ms() - last > HUMAN_AGENT_WINDOW_MS {
+        let notification = delivery.channel == NOTIFY_CHANNEL;
+        let outcome = if notification {
+            notify(&delivery).await
+        } else if human_agent_tag && now_ms() - last > HUMAN_AGENT_WINDOW_MS {
             Outcome::Failed(
                 "more than 7 days since the customer's last message: Messenger allows no HUMAN_AGENT reply any more".into(),
             )
@@ -480,11 +544,58 @@ pub async fn deliver_due(db: &SpinDb) -> DeliveryRun {
                 eprintln!("bot: delivery {} on {}: {e}", delivery.id, delivery.channel);
             }
         }
-        if let Err(e) = store::record_outcome(db, &delivery, &outcome, now_ms(), backoff_base_ms) {
-            eprintln!("bot: cannot record a delivery outcome: {e}");
+        outcomes.push((delivery, outcome));
+    }
+    // One transaction for all outcomes (one commit instead of one per reply). If it fails,
+    // the leases expire and the rows are retried: a reply may then go out twice, which is
+    // why this write is kept this small.
+    let now = now_ms();
+    let recorded = db.execute("BEGIN IMMEDIATE", &[]).and_then(|_| {
+        for (delivery, outcome) in &outcomes {
+            store::record_outcome(db, delivery, outcome, now, backoff_base_ms)?;
         }
+        db.execute("COMMIT", &[])
+    });
+    if let Err(e) = recorded {
+        let _ = db.execute("ROLLBACK", &[]);
+        eprintln!("bot: cannot record delivery outcomes: {e}");
     }
     run
+}
+
+/// POSTs a handoff notification to its URL.
+async fn notify(delivery: &Delivery) -> Outcome {
+    let request = Request::builder()
+        .method(Method::Post)
+        .uri(delivery.target.as_str())
+        .header("content-type", "application/json")
+        .body(delivery.body.clone())
+        .build();
+    classify(
+        spin_sdk::http::send::<_, Response>(request).await,
+        "handoff_notify_url",
+    )
+}
+
+/// Sorts a response into sent, retry (5xx, 429, transport) or failed (other 4xx, or 3xx).
+fn classify(result: Result<Response, spin_sdk::http::SendError>, what: &str) -> Outcome {
+    match result {
+        Ok(response) => {
+            let status = *response.status();
+            if (200..300).contains(&status) {
+                Outcome::Sent
+            } else if status == 429 || status >= 500 {
+                Outcome::Retry(format!("{what} answered {status}"))
+            } else {
+                let detail: String = String::from_utf8_lossy(response.body())
+                    .chars()
+                    .take(300)
+                    .collect();
+                Outcome::Failed(format!("{what} answered {status}: {detail}"))
+            }
+        }
+        Err(e) => Outcome::Retry(format!("{what} unreachable: {e}")),
+    }
 }
 
 async fn send(delivery: &Delivery, base: &str, version: &str) -> Outcome {
@@ -513,21 +624,8 @@ async fn send(delivery: &Delivery, base: &str, version: &str) -> Outcome {
         .header("authorization", format!("Bearer {token}"))
         .body(delivery.body.clone())
         .build();
-    match spin_sdk::http::send::<_, Response>(request).await {
-        Ok(response) => {
-            let status = *response.status();
-            if (200..300).contains(&status) {
-                Outcome::Sent
-            } else if status == 429 || status >= 500 {
-                Outcome::Retry(format!("Graph API answered {status}"))
-            } else {
-                let detail: String = String::from_utf8_lossy(response.body())
-                    .chars()
-                    .take(300)
-                    .collect();
-                Outcome::Failed(format!("Graph API answered {status}: {detail}"))
-            }
-        }
-        Err(e) => Outcome::Retry(format!("Graph API unreachable: {e}")),
-    }
+    classify(
+        spin_sdk::http::send::<_, Response>(request).await,
+        "Graph API",
+    )
 }

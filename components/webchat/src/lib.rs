@@ -21,7 +21,27 @@ struct ChatRequest {
 }
 
 #[http_component]
-fn handle(req: Request) -> Response {
+async fn handle(incoming: spin_sdk::http::IncomingRequest, out: spin_sdk::http::ResponseOutparam) {
+    use spin_sdk::http::conversions::TryFromIncomingRequest;
+    let req = match Request::try_from_incoming_request(incoming).await {
+        Ok(req) => req,
+        Err(_) => {
+            let response = json_error(400, "cannot read the request");
+            return component_shell::send_response(out, response).await;
+        }
+    };
+    let response = route(&req);
+    let wrote = *response.status() == 200 && *req.method() == Method::Post;
+    component_shell::send_response(out, response).await;
+    // After answering: deliver what is due (a new handoff's notification, earlier retries).
+    if wrote {
+        if let Ok(db) = bot::open_db() {
+            bot::deliver_due(&db).await;
+        }
+    }
+}
+
+fn route(req: &Request) -> Response {
     match (req.method(), req.path()) {
         (Method::Get, "/chat") => Response::builder()
             .status(200)
@@ -126,6 +146,14 @@ fn chat(body: &[u8]) -> Response {
         Ok(db) => db,
         Err(response) => return response,
     };
+    let kind = match &request.payload {
+        Some(payload) => meta::EventKind::Payload {
+            payload: payload.clone(),
+            title: Some(request.text.clone()),
+        },
+        None => meta::EventKind::Text(request.text.clone()),
+    };
+    let analysis = bot::analyze_event(&kind);
     let now = bot::now_ms();
     let result = (|| -> Result<Result<serde_json::Value, Response>, store::DbError> {
         db.execute("BEGIN IMMEDIATE", &[])?;
@@ -150,19 +178,7 @@ fn chat(body: &[u8]) -> Response {
             }
             None => store::touch_conversation(&db, "webchat", customer_id, "web", None, now)?,
         };
-        let turn = bot::converse(
-            &db,
-            shop,
-            &mut conversation,
-            &match &request.payload {
-                Some(payload) => meta::EventKind::Payload {
-                    payload: payload.clone(),
-                    title: Some(request.text.clone()),
-                },
-                None => meta::EventKind::Text(request.text.clone()),
-            },
-            now,
-        )?;
+        let turn = bot::converse(&db, shop, &mut conversation, &kind, analysis, now)?;
         db.execute("COMMIT", &[])?;
         let top = turn
             .analysis

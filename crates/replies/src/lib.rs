@@ -38,6 +38,19 @@ impl Shop {
             Faq::parse_with(faq_toml, &facts).map_err(|e| format!("models/faq/shop.toml: {e}"))?;
         Ok(Self { faq, hours })
     }
+
+    /// Loads the FAQ from the JSON [`Faq::to_json`] made of a checked [`Shop::load`] (the form
+    /// components embed at build time) and the hours from the shop config.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the problem.
+    pub fn from_built(faq_json: &str, shop_toml: &str) -> Result<Self, String> {
+        let hours =
+            hours::BusinessHours::parse(shop_toml).map_err(|e| format!("config/shop.toml: {e}"))?;
+        let faq = Faq::from_json(faq_json).map_err(|e| e.to_string())?;
+        Ok(Self { faq, hours })
+    }
 }
 
 /// A button under a reply.
