@@ -40,10 +40,10 @@ impl Drop for SqliteConnection {
             if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
                 return; // not reusable: closed here
             }
-            if let Ok(mut idle) = self.pool.0.lock() {
-                if idle.len() < MAX_IDLE_CONNECTIONS {
-                    idle.push(conn);
-                }
+            if let Ok(mut idle) = self.pool.0.lock()
+                && idle.len() < MAX_IDLE_CONNECTIONS
+            {
+                idle.push(conn);
             }
         }
     }

@@ -34,10 +34,8 @@ async fn handle(incoming: spin_sdk::http::IncomingRequest, out: spin_sdk::http::
     let wrote = *response.status() == 200 && *req.method() == Method::Post;
     component_shell::send_response(out, response).await;
     // After answering: deliver what is due (a new handoff's notification, earlier retries).
-    if wrote {
-        if let Ok(db) = bot::open_db() {
-            bot::deliver_due(&db).await;
-        }
+    if wrote && let Ok(db) = bot::open_db() {
+        bot::deliver_due(&db).await;
     }
 }
 

@@ -248,12 +248,9 @@ pub fn decide(current: &ConversationState, incoming: &Incoming<'_>) -> Decision 
         Incoming::Payload(payload) => payload
             .strip_prefix(RATING_PAYLOAD_PREFIX)
             .and_then(parse_rating),
+        Incoming::Text(analysis) if state.awaiting_rating => analysis.rating,
         Incoming::Text(_) | Incoming::NonText => None,
     };
-    let rating = rating.or_else(|| match incoming {
-        Incoming::Text(analysis) if state.awaiting_rating => analysis.rating,
-        _ => None,
-    });
     state.awaiting_rating = false;
     if let Some(score) = rating {
         return Decision {
