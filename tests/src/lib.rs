@@ -207,6 +207,16 @@ pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
     finish(request.send_bytes(body))
 }
 
+/// `DELETE url` with `Authorization: Bearer token`.
+pub fn delete(url: &str, token: &str) -> Reply {
+    finish(
+        agent()
+            .delete(url)
+            .set("authorization", &format!("Bearer {token}"))
+            .call(),
+    )
+}
+
 /// The app under test for the end-to-end suite.
 pub struct App {
     /// Base URL without a trailing slash.
@@ -456,6 +466,21 @@ impl App {
         let host = Self::spawn(&state_dir, &env);
         self.base_url = host.base_url.clone();
         self.host = Some(host);
+    }
+
+    /// A second local host process on the same state (the same SQLite files), as a second
+    /// node of one deployment; `None` under `APP_URL`.
+    pub fn another_instance(&self) -> Option<App> {
+        let (state_dir, env) = self.local.clone()?;
+        let host = Self::spawn(&state_dir, &env);
+        Some(App {
+            base_url: host.base_url.clone(),
+            app_secret: self.app_secret.clone(),
+            verify_token: self.verify_token.clone(),
+            admin_token: self.admin_token.clone(),
+            host: Some(host),
+            local: Some((state_dir, env)),
+        })
     }
 
     /// Everything the local host logged so far (empty under `APP_URL`).

@@ -552,3 +552,46 @@ fn a_new_handoff_is_posted_to_the_notify_url_and_retried() {
         2
     );
 }
+
+#[test]
+fn after_24_hours_an_agents_messenger_reply_carries_the_human_agent_tag() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    // The customer asked for a person two days ago (delivered only now): the bot's own
+    // acknowledgement may not go out any more, but an agent may answer for 7 days.
+    let two_days_ago = now_ms() - 2 * 24 * 3_600_000;
+    let body = json!({
+        "object": "page",
+        "entry": [{ "id": "PAGE", "time": two_days_ago, "messaging": [{
+            "sender": { "id": "PSID-T1" }, "recipient": { "id": "PAGE" }, "timestamp": two_days_ago,
+            "message": { "mid": "m.t1", "text": "I want to talk to a human" }
+        }]}]
+    })
+    .to_string();
+    assert_eq!(app.post_signed("/webhooks/messenger", &body).status, 200);
+    let id = queued(&app, &app.admin_token, "PSID-T1");
+    let sent = post(
+        &app,
+        &app.admin_token,
+        &format!("/api/desk/conversations/{id}/messages"),
+        json!({ "text": "Sorry for the wait, how can I help?" }),
+    );
+    assert_eq!(sent.status, 201, "{}", sent.body);
+    assert_eq!(sent.json()["window"], "human_agent");
+    let requests = graph.wait_for(1);
+    assert_eq!(requests.len(), 1, "only the agent's reply: {requests:?}");
+    assert_eq!(requests[0].body["messaging_type"], "MESSAGE_TAG");
+    assert_eq!(requests[0].body["tag"], "HUMAN_AGENT");
+    // The bot's acknowledgement is recorded as failed, with the reason, for operators.
+    let outbox = app.get_auth("/api/desk/outbox", &app.admin_token).json();
+    assert_eq!(outbox["counts"]["failed"], 1, "{outbox}");
+    assert!(
+        outbox["problems"][0]["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("24-hour"),
+        "{outbox}"
+    );
+}

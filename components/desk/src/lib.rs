@@ -77,6 +77,25 @@ async fn handle(req: Request) -> Response {
             Err(response) => Err(response),
         },
         (Method::Get, ["stats"]) => stats(&db, req.query()),
+        (Method::Get, ["crisis"]) => crisis(&db),
+        (Method::Put | Method::Post, ["crisis"]) => {
+            admin_only(&actor).and_then(|()| set_crisis(&db, &actor, req.body()))
+        }
+        (Method::Get, ["customers", channel, customer, "export"]) => admin_only(&actor)
+            .and_then(|()| export_customer(&db, &actor, channel, &decode(customer))),
+        (Method::Delete, ["customers", channel, customer]) => admin_only(&actor)
+            .and_then(|()| erase_customer(&db, &actor, channel, &decode(customer))),
+        (Method::Get, ["erasure-requests"]) => {
+            admin_only(&actor).and_then(|()| erasure_requests(&db))
+        }
+        (Method::Post, ["erasure-requests", id, "confirm"]) => {
+            admin_only(&actor).and_then(|()| confirm_erasure(&db, &actor, id))
+        }
+        (Method::Get, ["audit"]) => admin_only(&actor).and_then(|()| audit(&db)),
+        (Method::Post, ["maintenance"]) => match admin_only(&actor) {
+            Ok(()) => maintenance(&db).await,
+            Err(response) => Err(response),
+        },
         (Method::Get, ["outbox"]) => admin_only(&actor).map(|()| json(200, &outbox_body(&db))),
         (Method::Post, ["outbox", "deliver"]) => match admin_only(&actor) {
             Ok(()) => {
@@ -98,6 +117,208 @@ async fn handle(req: Request) -> Response {
 }
 
 type Answer = Result<Response, Response>;
+
+/// A path segment with `%XX` escapes decoded (customer ids may contain `+` or spaces).
+fn decode(segment: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
+        .next()
+        .map_or_else(|| segment.to_string(), |(_, v)| v.into_owned())
+}
+
+fn crisis(db: &SpinDb) -> Answer {
+    let mode = store::privacy::setting(db, bot::CRISIS_MODE_KEY)
+        .map_err(|e| db_error(&e))?
+        .unwrap_or_else(|| "normal".into());
+    let message = store::privacy::setting(db, bot::CRISIS_MESSAGE_KEY).map_err(|e| db_error(&e))?;
+    let message: serde_json::Value = message
+        .map(|m| serde_json::from_str(&m).unwrap_or(serde_json::Value::String(m)))
+        .unwrap_or(serde_json::Value::Null);
+    Ok(json(
+        200,
+        &serde_json::json!({ "mode": mode, "message": message }),
+    ))
+}
+
+fn set_crisis(db: &SpinDb, actor: &Actor, body: &[u8]) -> Answer {
+    #[derive(serde::Deserialize)]
+    struct Crisis {
+        mode: String,
+        message: Option<serde_json::Value>,
+    }
+    let request: Crisis = parse_body(
+        body,
+        r#"{"mode": "normal" | "handoff" | "holding", "message"?: "..." or {"en", "hu", "pl"}}"#,
+    )?;
+    if !["normal", "handoff", "holding"].contains(&request.mode.as_str()) {
+        return Err(json_error(400, "mode must be normal, handoff or holding"));
+    }
+    let message = match &request.message {
+        Some(serde_json::Value::String(text)) if !text.trim().is_empty() => Some(text.clone()),
+        Some(serde_json::Value::Object(map))
+            if map
+                .get("en")
+                .and_then(|v| v.as_str())
+                .is_some_and(|t| !t.trim().is_empty()) =>
+        {
+            Some(serde_json::Value::Object(map.clone()).to_string())
+        }
+        None => None,
+        _ => {
+            return Err(json_error(
+                400,
+                r#"message must be a text or {"en": ..., "hu": ..., "pl": ...} with at least "en""#,
+            ));
+        }
+    };
+    if request.mode == "holding" && message.is_none() {
+        return Err(json_error(400, "holding mode needs a message"));
+    }
+    let now = bot::now_ms();
+    in_transaction(db, || {
+        store::privacy::set_setting(db, bot::CRISIS_MODE_KEY, &request.mode, now)?;
+        if let Some(message) = &message {
+            store::privacy::set_setting(db, bot::CRISIS_MESSAGE_KEY, message, now)?;
+        }
+        store::privacy::audit(
+            db,
+            &actor.key,
+            &format!("crisis:{}", request.mode),
+            None,
+            now,
+        )?;
+        Ok(Ok(()))
+    })?;
+    crisis(db)
+}
+
+fn export_customer(db: &SpinDb, actor: &Actor, channel: &str, customer: &str) -> Answer {
+    let data = store::privacy::export_customer(db, channel, customer)
+        .map_err(|e| db_error(&e))?
+        .ok_or_else(|| json_error(404, "unknown customer on this channel"))?;
+    store::privacy::audit(
+        db,
+        &actor.key,
+        "export",
+        Some(&agents::subject_hash(channel, customer)),
+        bot::now_ms(),
+    )
+    .map_err(|e| db_error(&e))?;
+    let c = &data.conversation;
+    Ok(json(
+        200,
+        &serde_json::json!({
+            "channel": c.channel,
+            "customer_id": c.customer_id,
+            "customer_name": c.customer_name,
+            "language": c.language,
+            "status": c.status,
+            "conversation_id": c.id.to_string(),
+            "last_customer_ms": c.last_customer_ms,
+            "messages": data.messages.iter().map(|m| serde_json::json!({
+                "direction": m.direction, "author": m.author, "agent_name": m.agent_name,
+                "text": m.text, "intent": m.intent, "confidence": m.confidence,
+                "anger": m.anger, "language": m.language, "created_ms": m.created_ms,
+            })).collect::<Vec<_>>(),
+            "handoffs": data.handoffs.iter().map(|h| serde_json::json!({
+                "reason": h.reason, "created_ms": h.created_ms, "claimed_ms": h.claimed_ms,
+                "resolved_ms": h.resolved_ms, "note": h.note, "csat": h.csat,
+            })).collect::<Vec<_>>(),
+            "sent_to_platform": data.outbox.iter().map(|(body, state, at)| serde_json::json!({
+                "body": serde_json::from_str::<serde_json::Value>(body).unwrap_or(serde_json::Value::Null),
+                "state": state, "created_ms": at,
+            })).collect::<Vec<_>>(),
+        }),
+    ))
+}
+
+/// Erases a customer and closes their open erasure requests, in one transaction, audited.
+fn erase(db: &SpinDb, actor: &Actor, channel: &str, customer: &str) -> Result<i64, Response> {
+    let now = bot::now_ms();
+    in_transaction(db, || {
+        let requests: Vec<i64> = store::privacy::open_erasure_requests(db)?
+            .into_iter()
+            .filter(|r| r.channel == channel && r.customer_id == customer)
+            .map(|r| r.id)
+            .collect();
+        let Some(erased) = store::privacy::erase_customer(db, channel, customer)? else {
+            return Ok(Err(json_error(404, "unknown customer on this channel")));
+        };
+        for id in requests {
+            store::privacy::close_erasure_request(db, id, &actor.key, now)?;
+        }
+        store::privacy::audit(
+            db,
+            &actor.key,
+            "erase",
+            Some(&agents::subject_hash(channel, customer)),
+            now,
+        )?;
+        Ok(Ok(erased))
+    })
+}
+
+fn erase_customer(db: &SpinDb, actor: &Actor, channel: &str, customer: &str) -> Answer {
+    let erased = erase(db, actor, channel, customer)?;
+    Ok(json(200, &serde_json::json!({ "erased_messages": erased })))
+}
+
+fn erasure_requests(db: &SpinDb) -> Answer {
+    let open = store::privacy::open_erasure_requests(db).map_err(|e| db_error(&e))?;
+    Ok(json(
+        200,
+        &serde_json::json!({
+            "items": open.iter().map(|r| serde_json::json!({
+                "id": r.id, "conversation_id": r.conversation_id.to_string(),
+                "channel": r.channel, "customer_id": r.customer_id, "created_ms": r.created_ms,
+            })).collect::<Vec<_>>(),
+        }),
+    ))
+}
+
+fn confirm_erasure(db: &SpinDb, actor: &Actor, id: &str) -> Answer {
+    let unknown = || json_error(404, &format!("no open erasure request {id}"));
+    let id: i64 = id.parse().map_err(|_| unknown())?;
+    let request = store::privacy::open_erasure_requests(db)
+        .map_err(|e| db_error(&e))?
+        .into_iter()
+        .find(|r| r.id == id)
+        .ok_or_else(unknown)?;
+    let erased = erase(db, actor, &request.channel, &request.customer_id)?;
+    Ok(json(200, &serde_json::json!({ "erased_messages": erased })))
+}
+
+fn audit(db: &SpinDb) -> Answer {
+    let events = store::privacy::audit_events(db, 200).map_err(|e| db_error(&e))?;
+    Ok(json(
+        200,
+        &serde_json::json!({
+            "items": events.iter().map(|e| serde_json::json!({
+                "actor": e.actor, "action": e.action, "subject": e.subject, "created_ms": e.created_ms,
+            })).collect::<Vec<_>>(),
+        }),
+    ))
+}
+
+/// The scheduled work: deliver what is due, then purge messages older than `retention_days`.
+async fn maintenance(db: &SpinDb) -> Answer {
+    let run = bot::deliver_due(db).await;
+    let days: i64 = variable("retention_days")?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|d| *d >= 0)
+        .ok_or_else(|| json_error(500, "retention_days must be a whole number of days"))?;
+    let cutoff = bot::now_ms() - days * 24 * 3_600_000;
+    let purged = in_transaction(db, || Ok(Ok(store::privacy::purge_before(db, cutoff)?)))?;
+    Ok(json(
+        200,
+        &serde_json::json!({
+            "delivered": { "sent": run.sent, "retrying": run.retrying, "failed": run.failed },
+            "purged_messages": purged,
+            "retention_days": days,
+        }),
+    ))
+}
 
 fn inbox_page(path: &str) -> Response {
     match path {

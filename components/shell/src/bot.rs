@@ -185,10 +185,53 @@ fn to_policy(a: &nlu::Analysis) -> policy::Analysis {
                 nlu::HandoffSignal::Complaint => Signal::Complaint,
                 nlu::HandoffSignal::OutOfScope => Signal::OutOfScope,
             })
+            .chain(
+                a.keyword_hits
+                    .iter()
+                    .any(|h| h.rule == ERASURE_RULE)
+                    .then_some(Signal::ErasureRequest),
+            )
             .collect(),
         rating: None,
     }
 }
+
+/// The `settings` keys of the operator's crisis switch.
+pub const CRISIS_MODE_KEY: &str = "crisis_mode";
+/// The holding message sent in `holding` crisis mode.
+pub const CRISIS_MESSAGE_KEY: &str = "crisis_message";
+
+/// The crisis switch (`normal`, `handoff`, `holding`) and the holding message as stored.
+fn crisis_mode(db: &SpinDb) -> Result<(policy::Crisis, Option<String>), DbError> {
+    let crisis = match store::privacy::setting(db, CRISIS_MODE_KEY)?.as_deref() {
+        Some("handoff") => policy::Crisis::HandoffAll,
+        Some("holding") => policy::Crisis::Holding,
+        _ => return Ok((policy::Crisis::Normal, None)),
+    };
+    let message = if crisis == policy::Crisis::Holding {
+        store::privacy::setting(db, CRISIS_MESSAGE_KEY)?
+    } else {
+        None
+    };
+    Ok((crisis, message))
+}
+
+/// The holding message in `lang`: stored as `{"en": ..., "hu": ..., "pl": ...}` (English as
+/// the fallback) or as one text for all.
+pub fn holding_message(stored: Option<&str>, lang: &str) -> Option<String> {
+    let stored = stored?;
+    match serde_json::from_str::<serde_json::Value>(stored) {
+        Ok(serde_json::Value::Object(map)) => map
+            .get(lang)
+            .or_else(|| map.get("en"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        _ => Some(stored.to_string()).filter(|s| !s.trim().is_empty()),
+    }
+}
+
+/// The keyword rule (models/rules) that recognizes a request to delete one's data.
+pub const ERASURE_RULE: &str = "data_erasure";
 
 /// The outbox channel of handoff notifications (`handoff_notify_url`).
 pub const NOTIFY_CHANNEL: &str = "notify";
@@ -273,23 +316,24 @@ pub fn converse(
         out_of_scope_streak: conversation.out_of_scope_streak.clamp(0, 255) as u8,
         awaiting_rating: conversation.awaiting_rating,
     };
+    let (crisis, holding) = crisis_mode(db)?;
     let (decision, incoming_text, analysis): (Decision, String, Option<policy::Analysis>) =
         match kind {
             EventKind::Text(text) => {
                 let analysis = analysis.unwrap_or_else(|| analyze_text(text));
                 (
-                    policy::decide(&state, &Incoming::Text(&analysis)),
+                    policy::decide_in(&state, &Incoming::Text(&analysis), crisis),
                     text.clone(),
                     Some(analysis),
                 )
             }
             EventKind::Payload { payload, title } => (
-                policy::decide(&state, &Incoming::Payload(payload)),
+                policy::decide_in(&state, &Incoming::Payload(payload), crisis),
                 title.clone().unwrap_or_else(|| format!("[{payload}]")),
                 None,
             ),
             EventKind::NonText(kind) => (
-                policy::decide(&state, &Incoming::NonText),
+                policy::decide_in(&state, &Incoming::NonText, crisis),
                 format!("[{kind}]"),
                 None,
             ),
@@ -313,6 +357,9 @@ pub fn converse(
     let lang = decision.state.reply_language();
     if let policy::Action::Rating { score } = &decision.action {
         store::desk::record_rating(db, conversation.id, *score)?;
+    }
+    if decision.action == policy::Action::ErasureRequested {
+        store::privacy::request_erasure(db, conversation, now)?;
     }
     let mut wait_minutes = 0;
     if let policy::Action::Handoff { reason } = &decision.action {
@@ -338,13 +385,26 @@ pub fn converse(
         policy::Action::Handoff { .. } => shop.hours.back_phrase(now, replies::language_code(lang)),
         _ => None,
     };
-    let replies = replies::render(
+    let mut replies = replies::render(
         &shop.faq,
         &decision.action,
         lang,
         wait_minutes,
         back.as_deref(),
     );
+    // Crisis "holding": the operator's message instead of the usual acknowledgement.
+    if crisis == policy::Crisis::Holding
+        && decision.action
+            == (policy::Action::Handoff {
+                reason: policy::HandoffReason::Crisis,
+            })
+        && let Some(text) = holding_message(holding.as_deref(), replies::language_code(lang))
+    {
+        replies = vec![replies::Reply {
+            text,
+            buttons: Vec::new(),
+        }];
+    }
     for reply in &replies {
         store::add_message(
             db,
@@ -535,13 +595,21 @@ pub async fn deliver_due(db: &SpinDb) -> DeliveryRun {
         };
         match &outcome {
             Outcome::Sent => run.sent += 1,
-            Outcome::Retry(e) => {
+            // The error itself (it may quote the platform's answer) is kept on the row for
+            // operators (GET /api/desk/outbox), not logged.
+            Outcome::Retry(_) => {
                 run.retrying += 1;
-                eprintln!("bot: delivery {} on {}: {e}", delivery.id, delivery.channel);
+                eprintln!(
+                    "bot: outbox row {} on {} failed, will be retried",
+                    delivery.id, delivery.channel
+                );
             }
-            Outcome::Failed(e) => {
+            Outcome::Failed(_) => {
                 run.failed += 1;
-                eprintln!("bot: delivery {} on {}: {e}", delivery.id, delivery.channel);
+                eprintln!(
+                    "bot: outbox row {} on {} failed for good (see /api/desk/outbox)",
+                    delivery.id, delivery.channel
+                );
             }
         }
         outcomes.push((delivery, outcome));

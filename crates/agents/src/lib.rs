@@ -22,6 +22,15 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
+/// How a customer is named in audit events and logs: the channel and the first 16 hex
+/// digits of the SHA-256 of the customer id (never the id itself).
+pub fn subject_hash(channel: &str, customer_id: &str) -> String {
+    let digest = hex::encode(Sha256::digest(
+        format!("{channel}:{customer_id}").as_bytes(),
+    ));
+    format!("{channel}:{}", &digest[..16])
+}
+
 /// Waiting raises a handoff's priority by one for every this many milliseconds.
 pub const WAIT_STEP_MS: i64 = 10 * 60_000;
 
@@ -168,6 +177,17 @@ mod tests {
         assert_eq!(hash.len(), 64);
         assert_ne!(hash, token_hash("desk_other"));
         assert!(!hash.contains(&token[5..]));
+    }
+
+    #[test]
+    fn subjects_are_hashed() {
+        let subject = subject_hash("whatsapp", "36301234567");
+        assert!(
+            subject.starts_with("whatsapp:") && subject.len() == 9 + 16,
+            "{subject}"
+        );
+        assert!(!subject.contains("36301234567"));
+        assert_ne!(subject, subject_hash("messenger", "36301234567"));
     }
 
     #[test]

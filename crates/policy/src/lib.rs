@@ -83,6 +83,8 @@ pub enum HandoffReason {
     OutOfScope,
     /// Two messages in a row the bot was not sure about.
     LowConfidence,
+    /// The operator switched on crisis mode: everything goes to people.
+    Crisis,
 }
 
 impl HandoffReason {
@@ -94,6 +96,7 @@ impl HandoffReason {
             HandoffReason::Complaint => "complaint",
             HandoffReason::OutOfScope => "out_of_scope",
             HandoffReason::LowConfidence => "low_confidence",
+            HandoffReason::Crisis => "crisis",
         }
     }
 }
@@ -109,6 +112,8 @@ pub enum Signal {
     Complaint,
     /// Out of scope.
     OutOfScope,
+    /// The customer asks us to delete their data (GDPR erasure).
+    ErasureRequest,
 }
 
 /// What the NLU said about a text message (mirrors `chatbot:nlu`'s analysis).
@@ -207,6 +212,8 @@ pub enum Action {
     Capabilities,
     /// "I can only read text".
     TextOnly,
+    /// Acknowledge a request to delete the customer's data; it is queued for an operator.
+    ErasureRequested,
     /// Record the customer's 1-5 rating of the human help and thank them.
     Rating {
         /// 1 (bad) to 5 (great).
@@ -228,8 +235,28 @@ pub struct Decision {
     pub state: ConversationState,
 }
 
-/// Decides what to do with one incoming event.
+/// The operator's crisis switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Crisis {
+    /// Normal answers.
+    #[default]
+    Normal,
+    /// Hand every conversation to people (with the usual acknowledgement).
+    HandoffAll,
+    /// Send the operator's holding message, then hand off.
+    Holding,
+}
+
+/// Decides what to do with one incoming event (no crisis).
 pub fn decide(current: &ConversationState, incoming: &Incoming<'_>) -> Decision {
+    decide_in(current, incoming, Crisis::Normal)
+}
+
+/// Decides what to do with one incoming event while the operator's crisis switch is at
+/// `crisis`: in a crisis every conversation still with the bot is handed off (reason
+/// `crisis`); queued and human-owned ones stay silent as always; a request to delete one's
+/// data is still acknowledged.
+pub fn decide_in(current: &ConversationState, incoming: &Incoming<'_>, crisis: Crisis) -> Decision {
     let mut state = current.clone();
     if state.status == Status::Closed {
         state.status = Status::Bot;
@@ -255,6 +282,27 @@ pub fn decide(current: &ConversationState, incoming: &Incoming<'_>) -> Decision 
     if let Some(score) = rating {
         return Decision {
             action: Action::Rating { score },
+            state,
+        };
+    }
+    if let Incoming::Text(analysis) = incoming
+        && analysis.signals.contains(&Signal::ErasureRequest)
+    {
+        state.misses = 0;
+        state.out_of_scope_streak = 0;
+        return Decision {
+            action: Action::ErasureRequested,
+            state,
+        };
+    }
+    if crisis != Crisis::Normal {
+        state.status = Status::Queued;
+        state.misses = 0;
+        state.out_of_scope_streak = 0;
+        return Decision {
+            action: Action::Handoff {
+                reason: HandoffReason::Crisis,
+            },
             state,
         };
     }
@@ -398,6 +446,44 @@ mod tests {
             misses,
             out_of_scope_streak: oos,
             awaiting_rating: false,
+        }
+    }
+
+    #[test]
+    fn crisis_mode_hands_everything_off_and_erasure_requests_are_acknowledged() {
+        let bot = state(Status::Bot, Some(Lang::En), 0, 0);
+        let faq = text(Lang::En, &[("shipping_cost", 0.9)], false, &[]);
+        for crisis in [Crisis::HandoffAll, Crisis::Holding] {
+            let d = decide_in(&bot, &Incoming::Text(&faq), crisis);
+            assert_eq!(
+                d.action,
+                Action::Handoff {
+                    reason: HandoffReason::Crisis
+                }
+            );
+            assert_eq!(d.state.status, Status::Queued);
+            let queued = state(Status::Queued, Some(Lang::En), 0, 0);
+            assert_eq!(
+                decide_in(&queued, &Incoming::Text(&faq), crisis).action,
+                Action::Silent
+            );
+        }
+        assert_eq!(
+            decide_in(&bot, &Incoming::Text(&faq), Crisis::Normal).action,
+            Action::Answer {
+                intent: "shipping_cost".into()
+            }
+        );
+        let erase = text(
+            Lang::Hu,
+            &[("complaint", 0.4)],
+            false,
+            &[Signal::ErasureRequest],
+        );
+        for crisis in [Crisis::Normal, Crisis::HandoffAll] {
+            let d = decide_in(&bot, &Incoming::Text(&erase), crisis);
+            assert_eq!(d.action, Action::ErasureRequested);
+            assert_eq!(d.state.status, Status::Bot);
         }
     }
 

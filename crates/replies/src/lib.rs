@@ -194,6 +194,15 @@ pub fn render(
                 buttons,
             }]
         }
+        Action::ErasureRequested => vec![Reply {
+            text: system(
+                faq,
+                "erasure_ack",
+                code,
+                "We've received your request to delete your data; a colleague will confirm it.",
+            ),
+            buttons: Vec::new(),
+        }],
         Action::Rating { .. } => vec![Reply {
             text: system(faq, "csat_thanks", code, "Thank you for your rating!"),
             buttons: Vec::new(),
@@ -268,6 +277,7 @@ mod tests {
                 reason: HandoffReason::Anger,
             },
             Action::Rating { score: 4 },
+            Action::ErasureRequested,
         ];
         for lang in [Lang::En, Lang::Hu, Lang::Pl, Lang::Other] {
             for action in &actions {

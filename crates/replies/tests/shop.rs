@@ -115,6 +115,7 @@ fn the_shop_faq_answers_every_intent_of_the_shop_model() {
         "more_options",
         "csat_prompt",
         "csat_thanks",
+        "erasure_ack",
         "error",
     ] {
         for lang in faq::LANGUAGES {

@@ -542,8 +542,8 @@ pub fn kpi_facts(
     let conversations = db
         .execute(
             "SELECT c.id, c.channel, c.language, c.created_ms,
-                    (SELECT MIN(created_ms) FROM messages m WHERE m.conversation_id = c.id AND m.author = 'customer'),
-                    (SELECT MIN(created_ms) FROM messages m WHERE m.conversation_id = c.id AND m.author = 'bot')
+                    COALESCE(c.first_customer_ms, (SELECT MIN(created_ms) FROM messages m WHERE m.conversation_id = c.id AND m.author = 'customer')),
+                    COALESCE(c.first_bot_ms, (SELECT MIN(created_ms) FROM messages m WHERE m.conversation_id = c.id AND m.author = 'bot'))
              FROM conversations c WHERE c.created_ms >= ? AND c.created_ms < ? ORDER BY c.id",
             &[from_ms.into(), to_ms.into()],
         )?

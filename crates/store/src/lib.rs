@@ -21,6 +21,7 @@
 use std::fmt;
 
 pub mod desk;
+pub mod privacy;
 
 /// A SQL value.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,8 +151,25 @@ const DESK_SCHEMA: &[&str] = &[
     "CREATE UNIQUE INDEX IF NOT EXISTS handoffs_one_open ON handoffs (conversation_id) WHERE resolved_ms IS NULL",
 ];
 
+/// Version 3: operations (settings such as crisis mode, audit events, erasure requests, and
+/// the KPI times kept on the conversation when its messages are purged or erased).
+const OPERATIONS_SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS settings (
+        key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_events (
+        id INTEGER PRIMARY KEY, actor TEXT NOT NULL, action TEXT NOT NULL, subject TEXT,
+        created_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS erasure_requests (
+        id INTEGER PRIMARY KEY, conversation_id INTEGER NOT NULL, channel TEXT NOT NULL,
+        customer_id TEXT NOT NULL, created_ms INTEGER NOT NULL, done_ms INTEGER, done_by TEXT)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS erasure_requests_one_open ON erasure_requests (conversation_id) WHERE done_ms IS NULL",
+    "ALTER TABLE conversations ADD COLUMN first_customer_ms INTEGER",
+    "ALTER TABLE conversations ADD COLUMN first_bot_ms INTEGER",
+    "CREATE INDEX IF NOT EXISTS messages_by_time ON messages (created_ms)",
+];
+
 /// The migrations in order; version `n` is `MIGRATIONS[n - 1]`.
-const MIGRATIONS: &[&[&str]] = &[SCHEMA, DESK_SCHEMA];
+const MIGRATIONS: &[&[&str]] = &[SCHEMA, DESK_SCHEMA, OPERATIONS_SCHEMA];
 
 /// The schema version this code needs.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -253,9 +271,9 @@ pub struct Conversation {
     pub awaiting_rating: bool,
 }
 
-const CONVERSATION_COLUMNS: &str = "id, channel, customer_id, business_id, customer_name, language, status, misses, out_of_scope_streak, last_customer_ms, awaiting_rating";
+pub(crate) const CONVERSATION_COLUMNS: &str = "id, channel, customer_id, business_id, customer_name, language, status, misses, out_of_scope_streak, last_customer_ms, awaiting_rating";
 
-fn conversation_from(row: &[Value]) -> Result<Conversation, DbError> {
+pub(crate) fn conversation_from(row: &[Value]) -> Result<Conversation, DbError> {
     let bad = || DbError("unexpected conversation row".into());
     let text = |i: usize| row.get(i).and_then(Value::as_text).map(str::to_string);
     let int = |i: usize| row.get(i).and_then(Value::as_i64).ok_or_else(bad);

@@ -514,3 +514,123 @@ fn the_desk_lifecycle_transfer_resolve_rate_and_kpi_facts() {
     );
     assert_eq!(desk::set_agent_disabled(&db, 999, true).unwrap(), None);
 }
+
+#[test]
+fn export_erase_and_purge_keep_the_kpis_but_not_the_person() {
+    use store::privacy;
+    let db = open(&db_path("privacy"));
+    store::migrate(&db).unwrap();
+    let say = |id: i64, author: &str, text: &str, at: i64| {
+        store::add_message(
+            &db,
+            id,
+            &NewMessage {
+                direction: if author == "customer" { "in" } else { "out" },
+                author,
+                text,
+                intent: None,
+                confidence: None,
+                anger: None,
+                language: Some("en"),
+            },
+            at,
+        )
+        .unwrap();
+    };
+    let anna =
+        store::touch_conversation(&db, "whatsapp", "3630111", "PN", Some("Anna"), 1_000).unwrap();
+    say(anna.id, "customer", "my address is Fő utca 1", 1_000);
+    say(anna.id, "bot", "thanks", 1_040);
+    store::enqueue(
+        &db,
+        anna.id,
+        "whatsapp",
+        "PN",
+        r#"{"text":"thanks"}"#,
+        1_040,
+    )
+    .unwrap();
+    let bob =
+        store::touch_conversation(&db, "whatsapp", "3630222", "PN", Some("Bob"), 1_000).unwrap();
+    say(bob.id, "customer", "hello", 1_000);
+    say(bob.id, "bot", "hi", 1_100);
+
+    let data = privacy::export_customer(&db, "whatsapp", "3630111")
+        .unwrap()
+        .unwrap();
+    assert_eq!(data.conversation.customer_name.as_deref(), Some("Anna"));
+    assert_eq!(data.messages.len(), 2);
+    assert_eq!(data.outbox.len(), 1);
+    assert!(
+        privacy::export_customer(&db, "whatsapp", "nobody")
+            .unwrap()
+            .is_none()
+    );
+
+    assert!(privacy::request_erasure(&db, &anna, 2_000).unwrap());
+    assert!(
+        !privacy::request_erasure(&db, &anna, 2_001).unwrap(),
+        "one open request"
+    );
+    assert_eq!(privacy::open_erasure_requests(&db).unwrap().len(), 1);
+
+    assert_eq!(
+        privacy::erase_customer(&db, "whatsapp", "3630111").unwrap(),
+        Some(2)
+    );
+    assert!(
+        privacy::export_customer(&db, "whatsapp", "3630111")
+            .unwrap()
+            .is_none()
+    );
+    let (conversations, _) = store::desk::kpi_facts(&db, 0, 10_000).unwrap();
+    let kept = conversations.iter().find(|c| c.id == anna.id).unwrap();
+    assert_eq!(
+        (kept.first_customer_ms, kept.first_bot_ms),
+        (Some(1_000), Some(1_040)),
+        "KPI times stay"
+    );
+    let row = store::conversation_by_id(&db, anna.id).unwrap().unwrap();
+    assert_eq!(row.customer_id, format!("erased:{}", anna.id));
+    assert_eq!(row.customer_name, None);
+    let leftovers = db
+        .execute(
+            "SELECT COUNT(*) FROM messages WHERE text LIKE '%Fő utca%'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(leftovers[0][0], Value::Integer(0));
+    let request = privacy::open_erasure_requests(&db).unwrap()[0].clone();
+    assert!(
+        privacy::close_erasure_request(&db, request.id, "admin", 3_000)
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        privacy::close_erasure_request(&db, request.id, "admin", 3_001)
+            .unwrap()
+            .is_none()
+    );
+
+    // Retention: messages before the cutoff go, KPI times stay.
+    say(bob.id, "customer", "new", 50_000);
+    assert_eq!(privacy::purge_before(&db, 10_000).unwrap(), 2);
+    assert_eq!(store::desk::transcript(&db, bob.id, 0).unwrap().len(), 1);
+    let (conversations, _) = store::desk::kpi_facts(&db, 0, 10_000).unwrap();
+    let bob_kpi = conversations.iter().find(|c| c.id == bob.id).unwrap();
+    assert_eq!(
+        (bob_kpi.first_customer_ms, bob_kpi.first_bot_ms),
+        (Some(1_000), Some(1_100))
+    );
+
+    privacy::set_setting(&db, "crisis_mode", "holding", 1).unwrap();
+    privacy::set_setting(&db, "crisis_mode", "normal", 2).unwrap();
+    assert_eq!(
+        privacy::setting(&db, "crisis_mode").unwrap().as_deref(),
+        Some("normal")
+    );
+    assert_eq!(privacy::setting(&db, "unset").unwrap(), None);
+    privacy::audit(&db, "admin", "erase", Some("whatsapp:abc123"), 5).unwrap();
+    let events = privacy::audit_events(&db, 10).unwrap();
+    assert_eq!(events[0].action, "erase");
+}

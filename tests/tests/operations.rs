@@ -1,0 +1,415 @@
+//! Running it for real: crisis mode, GDPR export and erasure (by an operator, or asked for in
+//! the chat), the retention purge, logs without personal data, and two host processes on one
+//! database. (Skipped under `APP_URL`: they use the suite's fake Graph API or its host logs.)
+
+use e2e::{App, FakeGraph, Reply};
+use serde_json::{Value, json};
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn messenger(psid: &str, mid: &str, text: &str) -> String {
+    let now = now_ms();
+    json!({
+        "object": "page",
+        "entry": [{ "id": "PAGE", "time": now, "messaging": [{
+            "sender": { "id": psid }, "recipient": { "id": "PAGE" }, "timestamp": now,
+            "message": { "mid": mid, "text": text }
+        }]}]
+    })
+    .to_string()
+}
+
+fn say(app: &App, psid: &str, mid: &str, text: &str) {
+    let reply = app.post_signed("/webhooks/messenger", &messenger(psid, mid, text));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+fn text_to(graph: &FakeGraph, psid: &str, nth: usize) -> String {
+    for _ in 0..100 {
+        let texts: Vec<String> = graph
+            .requests()
+            .iter()
+            .filter(|r| r.body["recipient"]["id"] == psid)
+            .map(|r| {
+                r.body["message"]["text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        if let Some(text) = texts.get(nth) {
+            return text.clone();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("no message {nth} to {psid}: {:?}", graph.requests());
+}
+
+fn admin(app: &App, path: &str, body: Value) -> Reply {
+    app.post_auth(path, &app.admin_token, &body)
+}
+
+fn webchat(app: &App, customer: &str, text: &str) -> Value {
+    e2e::post(
+        &app.url("/api/chat"),
+        &[("content-type", "application/json")],
+        json!({ "customer_id": customer, "text": text })
+            .to_string()
+            .as_bytes(),
+    )
+    .json()
+}
+
+#[test]
+fn crisis_mode_hands_everything_off_or_holds_then_switches_back() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    let agent = admin(&app, "/api/desk/agents", json!({ "name": "Anna" })).json();
+    let token = agent["token"].as_str().unwrap_or_default();
+    assert_eq!(
+        app.post_auth("/api/desk/crisis", token, &json!({ "mode": "handoff" }))
+            .status,
+        403
+    );
+    assert_eq!(
+        admin(&app, "/api/desk/crisis", json!({ "mode": "panic" })).status,
+        400
+    );
+    assert_eq!(
+        admin(&app, "/api/desk/crisis", json!({ "mode": "holding" })).status,
+        400,
+        "holding needs a message"
+    );
+
+    let on = admin(&app, "/api/desk/crisis", json!({ "mode": "handoff" }));
+    assert_eq!(on.status, 200, "{}", on.body);
+    assert_eq!(
+        app.get_auth("/api/desk/crisis", token).json()["mode"],
+        "handoff",
+        "agents see it"
+    );
+    say(&app, "PSID-K1", "m.k1", "How much does shipping cost?");
+    let ack = text_to(&graph, "PSID-K1", 0);
+    assert!(!ack.contains("1 490"), "no FAQ answer in a crisis: {ack}");
+    let queue = app.get_auth("/api/desk/queue", token).json();
+    assert_eq!(queue["items"][0]["reason"], "crisis", "{queue}");
+
+    let holding = json!({ "en": "We have a delivery outage today; a colleague will contact you.", "hu": "Ma szállítási fennakadás van; egy kollégánk keresni fog." });
+    assert_eq!(
+        admin(
+            &app,
+            "/api/desk/crisis",
+            json!({ "mode": "holding", "message": holding })
+        )
+        .status,
+        200
+    );
+    say(&app, "PSID-K2", "m.k2", "Mennyi a szállítási díj?");
+    assert_eq!(
+        text_to(&graph, "PSID-K2", 0),
+        "Ma szállítási fennakadás van; egy kollégánk keresni fog."
+    );
+    say(&app, "PSID-K3", "m.k3", "Ile kosztuje wysyłka?");
+    assert_eq!(
+        text_to(&graph, "PSID-K3", 0),
+        "We have a delivery outage today; a colleague will contact you.",
+        "English when the language has no text"
+    );
+
+    assert_eq!(
+        admin(&app, "/api/desk/crisis", json!({ "mode": "normal" })).status,
+        200
+    );
+    say(&app, "PSID-K4", "m.k4", "How much does shipping cost?");
+    assert!(
+        text_to(&graph, "PSID-K4", 0).contains("1 490"),
+        "answers are back"
+    );
+    let audit = app.get_auth("/api/desk/audit", &app.admin_token).json();
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"crisis:holding") && actions.contains(&"crisis:normal"),
+        "{audit}"
+    );
+}
+
+#[test]
+fn an_operator_exports_and_erases_a_customer_and_the_kpis_stay() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    say(
+        &app,
+        "PSID-G1",
+        "m.g1",
+        "My address is Fő utca 12, please ship there",
+    );
+    say(&app, "PSID-G1", "m.g2", "How much does shipping cost?");
+    text_to(&graph, "PSID-G1", 1);
+    let export = app.get_auth(
+        "/api/desk/customers/messenger/PSID-G1/export",
+        &app.admin_token,
+    );
+    assert_eq!(export.status, 200, "{}", export.body);
+    assert!(export.body.contains("Fő utca 12"), "{}", export.body);
+    let export = export.json();
+    assert_eq!(
+        export["messages"].as_array().map(Vec::len),
+        Some(4),
+        "{export}"
+    );
+    assert!(
+        !export["sent_to_platform"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .is_empty()
+    );
+    assert_eq!(
+        app.get_auth(
+            "/api/desk/customers/messenger/nobody/export",
+            &app.admin_token
+        )
+        .status,
+        404
+    );
+    let agent = admin(&app, "/api/desk/agents", json!({ "name": "Anna" })).json();
+    let token = agent["token"].as_str().unwrap_or_default();
+    assert_eq!(
+        app.get_auth("/api/desk/customers/messenger/PSID-G1/export", token)
+            .status,
+        403
+    );
+
+    let erase = e2e::delete(
+        &app.url("/api/desk/customers/messenger/PSID-G1"),
+        &app.admin_token,
+    );
+    assert_eq!(erase.status, 200, "{}", erase.body);
+    assert_eq!(erase.json()["erased_messages"], 4);
+    assert_eq!(
+        app.get_auth(
+            "/api/desk/customers/messenger/PSID-G1/export",
+            &app.admin_token
+        )
+        .status,
+        404
+    );
+    let stats = app.get_auth("/api/desk/stats", &app.admin_token).json();
+    assert_eq!(
+        stats["overall"]["conversations"], 1,
+        "KPI facts stay: {stats}"
+    );
+    assert_eq!(
+        stats["overall"]["first_response_ms"]["bot"]["count"], 1,
+        "{stats}"
+    );
+    let audit = app.get_auth("/api/desk/audit", &app.admin_token);
+    assert!(
+        audit.body.contains("\"export\"") && audit.body.contains("\"erase\""),
+        "{}",
+        audit.body
+    );
+    assert!(
+        !audit.body.contains("PSID-G1"),
+        "audit events hash the customer: {}",
+        audit.body
+    );
+}
+
+#[test]
+fn a_customer_asks_in_the_chat_to_delete_their_data_and_an_operator_confirms() {
+    let Some(app) = App::start_with_graph(&FakeGraph::start()) else {
+        return;
+    };
+    for (customer, text, ack_start) in [
+        ("web-e1", "Please delete my data", "We've received"),
+        ("web-e2", "Kérem, töröljétek az adataimat!", "Megkaptuk"),
+        ("web-e3", "Usuńcie moje dane, proszę", "Otrzymaliśmy"),
+    ] {
+        let reply = webchat(&app, customer, text);
+        let said = reply["replies"][0]["text"].as_str().unwrap_or_default();
+        assert!(said.starts_with(ack_start), "{customer}: {reply}");
+        assert_eq!(reply["handoff"], false);
+    }
+    let requests = app
+        .get_auth("/api/desk/erasure-requests", &app.admin_token)
+        .json();
+    let items = requests["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 3, "{requests}");
+    let first = &items[0];
+    assert_eq!(first["customer_id"], "web-e1");
+    let confirmed = admin(
+        &app,
+        &format!("/api/desk/erasure-requests/{}/confirm", first["id"]),
+        json!({}),
+    );
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+    assert!(
+        confirmed.json()["erased_messages"]
+            .as_i64()
+            .unwrap_or_default()
+            >= 2
+    );
+    assert_eq!(
+        app.get_auth(
+            "/api/desk/customers/webchat/web-e1/export",
+            &app.admin_token
+        )
+        .status,
+        404
+    );
+    let left = app
+        .get_auth("/api/desk/erasure-requests", &app.admin_token)
+        .json();
+    assert_eq!(left["items"].as_array().map(Vec::len), Some(2), "{left}");
+    assert_eq!(
+        admin(
+            &app,
+            &format!("/api/desk/erasure-requests/{}/confirm", first["id"]),
+            json!({})
+        )
+        .status,
+        404
+    );
+}
+
+#[test]
+fn the_retention_purge_removes_old_messages() {
+    let graph = FakeGraph::start();
+    let Some(app) =
+        App::start_with_graph_and(&graph, vec![("SPIN_VARIABLE_RETENTION_DAYS", "0".into())])
+    else {
+        return;
+    };
+    say(&app, "PSID-P1", "m.p1", "How much does shipping cost?");
+    text_to(&graph, "PSID-P1", 0);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let run = admin(&app, "/api/desk/maintenance", json!({}));
+    assert_eq!(run.status, 200, "{}", run.body);
+    assert_eq!(run.json()["purged_messages"], 2, "{}", run.body);
+    let export = app
+        .get_auth(
+            "/api/desk/customers/messenger/PSID-P1/export",
+            &app.admin_token,
+        )
+        .json();
+    assert_eq!(export["messages"], json!([]), "{export}");
+    let stats = app.get_auth("/api/desk/stats", &app.admin_token).json();
+    assert_eq!(
+        stats["overall"]["first_response_ms"]["bot"]["count"], 1,
+        "{stats}"
+    );
+}
+
+#[test]
+fn logs_hold_no_message_text_tokens_or_customer_ids() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    let secret_texts = [
+        "my card number is 4111 1111 1111 1111",
+        "WHERE IS MY ORDER you useless idiots",
+    ];
+    say(&app, "PSID-SECRET-77", "m.l1", secret_texts[0]);
+    graph.fail_next(&[400]);
+    say(&app, "PSID-SECRET-77", "m.l2", secret_texts[1]);
+    let agent = admin(&app, "/api/desk/agents", json!({ "name": "Anna" })).json();
+    let token = agent["token"].as_str().unwrap_or_default().to_string();
+    let queue = app.get_auth("/api/desk/queue", &token).json();
+    let id = queue["items"][0]["conversation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let reply = app.post_auth(
+        &format!("/api/desk/conversations/{id}/messages"),
+        &token,
+        &json!({ "text": "agent reply with secret 998877" }),
+    );
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let chat = webchat(&app, "web-secret-customer", "my phone is +36 30 999 8877");
+    assert!(chat["conversation_id"].is_string());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let log = app.log();
+    assert!(
+        log.contains("POST /webhooks/messenger 200"),
+        "the log is there: {log}"
+    );
+    for needle in secret_texts.iter().copied().chain([
+        "998877",
+        "999 8877",
+        "PSID-SECRET-77",
+        "web-secret-customer",
+        "page-token",
+        "wa-token",
+        "e2e-admin-token",
+        "e2e-app-secret",
+        token.as_str(),
+    ]) {
+        assert!(!log.contains(needle), "the log contains {needle:?}:\n{log}");
+    }
+}
+
+#[test]
+fn two_host_processes_on_one_database_answer_every_message_exactly_once() {
+    let graph = FakeGraph::start();
+    let Some(first) = App::start_with_graph(&graph) else {
+        return;
+    };
+    let Some(second) = first.another_instance() else {
+        return;
+    };
+    // 40 customers; every event is delivered twice, to both instances at once.
+    std::thread::scope(|scope| {
+        for i in 0..40 {
+            let body = messenger(
+                &format!("PSID-M{i}"),
+                &format!("m.multi.{i}"),
+                "What is your return policy?",
+            );
+            for app in [&first, &second] {
+                let body = body.clone();
+                scope.spawn(move || {
+                    let reply = app.post_signed("/webhooks/messenger", &body);
+                    assert_eq!(reply.status, 200, "{}", reply.body);
+                });
+            }
+        }
+    });
+    let mut requests = graph.wait_for(40);
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        requests = graph.requests();
+    }
+    let mut recipients: Vec<String> = requests
+        .iter()
+        .map(|r| {
+            r.body["recipient"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    recipients.sort();
+    let mut expected: Vec<String> = (0..40).map(|i| format!("PSID-M{i}")).collect();
+    expected.sort();
+    assert_eq!(
+        recipients, expected,
+        "each message answered exactly once across both instances"
+    );
+    let stats = first.get_auth("/api/desk/stats", &first.admin_token).json();
+    assert_eq!(stats["overall"]["conversations"], 40, "{stats}");
+}
