@@ -413,3 +413,106 @@ fn two_host_processes_on_one_database_answer_every_message_exactly_once() {
     let stats = first.get_auth("/api/desk/stats", &first.admin_token).json();
     assert_eq!(stats["overall"]["conversations"], 40, "{stats}");
 }
+
+/// The value of one Prometheus series in `text`, if present.
+fn series(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(name_and_labels)?
+            .strip_prefix(' ')?
+            .parse()
+            .ok()
+    })
+}
+
+#[test]
+fn metrics_in_prometheus_format_for_the_admin() {
+    let graph = FakeGraph::start();
+    let Some(app) = App::start_with_graph(&graph) else {
+        return;
+    };
+    say(&app, "PSID-X1", "m.x1", "How much does shipping cost?");
+    text_to(&graph, "PSID-X1", 0);
+    graph.fail_next(&[503]);
+    say(
+        &app,
+        "PSID-X2",
+        "m.x2",
+        "you useless idiots, WHERE IS MY ORDER",
+    );
+    graph.wait_for(2);
+    let refused = e2e::post(
+        &app.url("/webhooks/messenger"),
+        &[("x-hub-signature-256", "sha256=00")],
+        b"{}",
+    );
+    assert_eq!(refused.status, 403);
+    assert_eq!(e2e::get(&app.url("/metrics")).status, 401);
+    let agent = admin(&app, "/api/desk/agents", json!({ "name": "Anna" })).json();
+    assert_eq!(
+        app.get_auth("/metrics", agent["token"].as_str().unwrap_or_default())
+            .status,
+        403
+    );
+    let mut text = String::new();
+    for _ in 0..50 {
+        let reply = app.get_auth("/metrics", &app.admin_token);
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        text = reply.body;
+        if series(
+            &text,
+            r#"chatbot_requests_total{channel="messenger",status="403"}"#,
+        )
+        .is_some()
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    for (name, want) in [
+        (
+            r#"chatbot_requests_total{channel="messenger",status="200"}"#,
+            2.0,
+        ),
+        (
+            r#"chatbot_requests_total{channel="messenger",status="403"}"#,
+            1.0,
+        ),
+        (
+            r#"chatbot_replies_total{channel="messenger",intent="shipping_cost"}"#,
+            1.0,
+        ),
+        (
+            r#"chatbot_replies_total{channel="messenger",intent="handoff"}"#,
+            1.0,
+        ),
+        (
+            r#"chatbot_handoffs_total{channel="messenger",reason="anger"}"#,
+            1.0,
+        ),
+        (
+            r#"chatbot_deliveries_total{channel="messenger",outcome="retry"}"#,
+            1.0,
+        ),
+        (r#"chatbot_nlu_seconds_count"#, 2.0),
+        (r#"chatbot_request_seconds_count{channel="messenger"}"#, 3.0),
+        (
+            r#"chatbot_request_seconds_bucket{channel="messenger",le="+Inf"}"#,
+            3.0,
+        ),
+        (r#"chatbot_open_handoffs{state="waiting"}"#, 1.0),
+    ] {
+        assert_eq!(series(&text, name), Some(want), "{name} in:\n{text}");
+    }
+    assert!(
+        series(&text, r#"chatbot_outbox_rows{state="pending"}"#).is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE chatbot_request_seconds histogram"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE chatbot_requests_total counter"),
+        "{text}"
+    );
+}

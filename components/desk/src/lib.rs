@@ -29,7 +29,7 @@ struct Actor {
 #[http_component]
 async fn handle(req: Request) -> Response {
     let path = req.path().trim_end_matches('/').to_string();
-    if !path.starts_with("/api/desk") {
+    if !path.starts_with("/api/desk") && path != "/metrics" {
         return inbox_page(&path);
     }
     let db = match bot::open_db() {
@@ -40,6 +40,11 @@ async fn handle(req: Request) -> Response {
         Ok(actor) => actor,
         Err(response) => return response,
     };
+    if path == "/metrics" {
+        return admin_only(&actor)
+            .and_then(|()| metrics(&db))
+            .unwrap_or_else(|response| response);
+    }
     let segments: Vec<&str> = path
         .trim_start_matches("/api/desk")
         .split('/')
@@ -297,6 +302,74 @@ fn audit(db: &SpinDb) -> Answer {
             })).collect::<Vec<_>>(),
         }),
     ))
+}
+
+/// Prometheus metrics: what the components counted, plus the outbox and queue right now.
+fn metrics(db: &SpinDb) -> Answer {
+    use store::metrics::{Gauge, gauge_labels};
+    let outbox = store::outbox_counts(db).map_err(|e| db_error(&e))?;
+    let waiting = store::desk::open_handoffs(db, None, None).map_err(|e| db_error(&e))?;
+    let gauges = [
+        Gauge {
+            name: "chatbot_outbox_rows".into(),
+            help: "Outbox rows by state (pending = not yet delivered)".into(),
+            values: ["pending", "sent", "failed"]
+                .into_iter()
+                .map(|state| {
+                    let n = outbox
+                        .iter()
+                        .find(|(s, _)| s == state)
+                        .map_or(0, |(_, n)| *n);
+                    (gauge_labels(&[("state", state)]), n as f64)
+                })
+                .collect(),
+        },
+        Gauge {
+            name: "chatbot_open_handoffs".into(),
+            help: "Handoffs not yet resolved, by whether an agent holds them".into(),
+            values: [("waiting", false), ("claimed", true)]
+                .into_iter()
+                .map(|(label, claimed)| {
+                    let n = waiting
+                        .iter()
+                        .filter(|h| h.agent.is_some() == claimed)
+                        .count();
+                    (gauge_labels(&[("state", label)]), n as f64)
+                })
+                .collect(),
+        },
+    ];
+    let help: std::collections::BTreeMap<&str, &str> = [
+        (
+            "chatbot_requests_total",
+            "Webhook and web chat requests by channel and status",
+        ),
+        (
+            "chatbot_request_seconds",
+            "Webhook and web chat request latency (to the answer)",
+        ),
+        ("chatbot_nlu_seconds", "NLU analysis latency per message"),
+        (
+            "chatbot_replies_total",
+            "Bot replies by channel and intent (or action)",
+        ),
+        (
+            "chatbot_handoffs_total",
+            "New handoffs by channel and reason",
+        ),
+        (
+            "chatbot_deliveries_total",
+            "Delivery attempts by channel and outcome (retry = will be retried)",
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let text = store::metrics::render(db, &help, &gauges).map_err(|e| db_error(&e))?;
+    Ok(Response::builder()
+        .status(200)
+        .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+        .body(text)
+        .build())
 }
 
 /// The scheduled work: deliver what is due, then purge messages older than `retention_days`.

@@ -8,5 +8,11 @@ use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(request: IncomingRequest, out: ResponseOutparam) {
-    component_shell::bot::serve_webhook(request, out, meta::parse_messenger).await
+    component_shell::bot::serve_webhook(
+        request,
+        out,
+        meta::Channel::Messenger,
+        meta::parse_messenger,
+    )
+    .await
 }

@@ -50,32 +50,109 @@ pub fn now_ms() -> i64 {
 pub async fn serve_webhook(
     incoming: spin_sdk::http::IncomingRequest,
     out: spin_sdk::http::ResponseOutparam,
+    channel: Channel,
     parse: fn(&[u8]) -> Result<Vec<InboundEvent>, meta::ParseError>,
 ) {
     use spin_sdk::http::conversions::TryFromIncomingRequest;
-    let request = match Request::try_from_incoming_request(incoming).await {
-        Ok(request) => request,
-        Err(_) => {
-            return crate::send_response(out, json_error(400, "cannot read the request")).await;
+    let started = std::time::Instant::now();
+    let (response, db) = match Request::try_from_incoming_request(incoming).await {
+        Err(_) => (json_error(400, "cannot read the request"), None),
+        Ok(request) => match crate::verified_body(&request) {
+            Err(response) => (response, None),
+            Ok(body) => match parse(body) {
+                Err(e) => (json_error(400, &e.to_string()), None),
+                Ok(events) => match open_db() {
+                    Err(response) => (response, None),
+                    Ok(db) => (store_events(&db, events), Some(db)),
+                },
+            },
+        },
+    };
+    let status = *response.status();
+    crate::send_response(out, response).await;
+    let seconds = started.elapsed().as_secs_f64();
+    // After the answer: metrics, then what is due in the outbox.
+    let db = match db {
+        Some(db) => Some(db),
+        None if status != 500 => open_db().ok(),
+        None => None,
+    };
+    if let Some(db) = db {
+        record_request(&db, channel.as_str(), status, seconds);
+        if status == 200 {
+            deliver_due(&db).await;
         }
-    };
-    let body = match crate::verified_body(&request) {
-        Ok(body) => body,
-        Err(response) => return crate::send_response(out, response).await,
-    };
-    let events = match parse(body) {
-        Ok(events) => events,
-        Err(e) => return crate::send_response(out, json_error(400, &e.to_string())).await,
-    };
-    let db = match open_db() {
-        Ok(db) => db,
-        Err(response) => return crate::send_response(out, response).await,
-    };
-    let stored = store_events(&db, events);
-    let ok = *stored.status() == 200;
-    crate::send_response(out, stored).await;
-    if ok {
-        deliver_due(&db).await;
+    }
+}
+
+/// What one request did, for the metrics (a fresh instance per request, so this starts
+/// empty every time).
+#[derive(Default)]
+struct Observations {
+    nlu_seconds: Vec<f64>,
+    replies: Vec<String>,
+    handoffs: Vec<String>,
+}
+
+static OBSERVATIONS: std::sync::Mutex<Observations> = std::sync::Mutex::new(Observations {
+    nlu_seconds: Vec::new(),
+    replies: Vec::new(),
+    handoffs: Vec::new(),
+});
+
+fn observe(update: impl FnOnce(&mut Observations)) {
+    if let Ok(mut observations) = OBSERVATIONS.lock() {
+        update(&mut observations);
+    }
+}
+
+/// Records a request's metrics (status and latency per channel, NLU latencies, replies by
+/// intent, new handoffs by reason) in one small transaction after the answer. Metrics never
+/// fail a request: errors are logged.
+pub fn record_request(db: &SpinDb, channel: &str, status: u16, seconds: f64) {
+    use store::metrics::{count, observe as histogram};
+    let observations = OBSERVATIONS
+        .lock()
+        .map(|mut o| std::mem::take(&mut *o))
+        .unwrap_or_default();
+    let status = status.to_string();
+    let result = db.execute("BEGIN IMMEDIATE", &[]).and_then(|_| {
+        count(
+            db,
+            "chatbot_requests_total",
+            &[("channel", channel), ("status", &status)],
+            1.0,
+        )?;
+        histogram(
+            db,
+            "chatbot_request_seconds",
+            &[("channel", channel)],
+            seconds,
+        )?;
+        for s in &observations.nlu_seconds {
+            histogram(db, "chatbot_nlu_seconds", &[], *s)?;
+        }
+        for intent in &observations.replies {
+            count(
+                db,
+                "chatbot_replies_total",
+                &[("channel", channel), ("intent", intent)],
+                1.0,
+            )?;
+        }
+        for reason in &observations.handoffs {
+            count(
+                db,
+                "chatbot_handoffs_total",
+                &[("channel", channel), ("reason", reason)],
+                1.0,
+            )?;
+        }
+        db.execute("COMMIT", &[])
+    });
+    if let Err(e) = result {
+        let _ = db.execute("ROLLBACK", &[]);
+        eprintln!("metrics not recorded: {e}");
     }
 }
 
@@ -274,7 +351,11 @@ fn notify_handoff(
 
 /// The NLU's analysis of a text message, for the policy.
 pub fn analyze_text(text: &str) -> policy::Analysis {
-    let mut analysis = to_policy(&nlu::analyze(text));
+    let started = std::time::Instant::now();
+    let raw = nlu::analyze(text);
+    let seconds = started.elapsed().as_secs_f64();
+    observe(|o| o.nlu_seconds.push(seconds));
+    let mut analysis = to_policy(&raw);
     analysis.rating = policy::parse_rating(text);
     analysis
 }
@@ -358,6 +439,21 @@ pub fn converse(
     if let policy::Action::Rating { score } = &decision.action {
         store::desk::record_rating(db, conversation.id, *score)?;
     }
+    let label = match &decision.action {
+        policy::Action::Silent => None,
+        policy::Action::Answer { intent } | policy::Action::SmallTalk { intent } => {
+            Some(intent.clone())
+        }
+        policy::Action::Clarify { .. } => Some("clarify".into()),
+        policy::Action::Capabilities => Some("capabilities".into()),
+        policy::Action::TextOnly => Some("text_only".into()),
+        policy::Action::Handoff { .. } => Some("handoff".into()),
+        policy::Action::Rating { .. } => Some("rating".into()),
+        policy::Action::ErasureRequested => Some("erasure".into()),
+    };
+    if let Some(label) = label {
+        observe(|o| o.replies.push(label));
+    }
     if decision.action == policy::Action::ErasureRequested {
         store::privacy::request_erasure(db, conversation, now)?;
     }
@@ -367,6 +463,7 @@ pub fn converse(
         let is_new = store::desk::holder(db, conversation.id)?.is_none();
         if is_new {
             notify_handoff(db, conversation, reason.as_str(), &incoming_text, lang, now)?;
+            observe(|o| o.handoffs.push(reason.as_str().to_string()));
         }
         store::enqueue_handoff(
             db,
@@ -621,6 +718,17 @@ pub async fn deliver_due(db: &SpinDb) -> DeliveryRun {
     let recorded = db.execute("BEGIN IMMEDIATE", &[]).and_then(|_| {
         for (delivery, outcome) in &outcomes {
             store::record_outcome(db, delivery, outcome, now, backoff_base_ms)?;
+            let result = match outcome {
+                Outcome::Sent => "sent",
+                Outcome::Retry(_) => "retry",
+                Outcome::Failed(_) => "failed",
+            };
+            store::metrics::count(
+                db,
+                "chatbot_deliveries_total",
+                &[("channel", &delivery.channel), ("outcome", result)],
+                1.0,
+            )?;
         }
         db.execute("COMMIT", &[])
     });

@@ -23,6 +23,7 @@ struct ChatRequest {
 #[http_component]
 async fn handle(incoming: spin_sdk::http::IncomingRequest, out: spin_sdk::http::ResponseOutparam) {
     use spin_sdk::http::conversions::TryFromIncomingRequest;
+
     let req = match Request::try_from_incoming_request(incoming).await {
         Ok(req) => req,
         Err(_) => {
@@ -30,12 +31,18 @@ async fn handle(incoming: spin_sdk::http::IncomingRequest, out: spin_sdk::http::
             return component_shell::send_response(out, response).await;
         }
     };
+    let started = std::time::Instant::now();
     let response = route(&req);
-    let wrote = *response.status() == 200 && *req.method() == Method::Post;
+    let status = *response.status();
+    let chat = *req.method() == Method::Post;
     component_shell::send_response(out, response).await;
-    // After answering: deliver what is due (a new handoff's notification, earlier retries).
-    if wrote && let Ok(db) = bot::open_db() {
-        bot::deliver_due(&db).await;
+    // After answering: metrics, then deliver what is due (a new handoff's notification,
+    // earlier retries).
+    if chat && let Ok(db) = bot::open_db() {
+        bot::record_request(&db, "webchat", status, started.elapsed().as_secs_f64());
+        if status == 200 {
+            bot::deliver_due(&db).await;
+        }
     }
 }
 

@@ -9,5 +9,6 @@ use spin_sdk::http_component;
 
 #[http_component]
 async fn handle(request: IncomingRequest, out: ResponseOutparam) {
-    component_shell::bot::serve_webhook(request, out, meta::parse_whatsapp).await
+    component_shell::bot::serve_webhook(request, out, meta::Channel::WhatsApp, meta::parse_whatsapp)
+        .await
 }

@@ -21,6 +21,7 @@
 use std::fmt;
 
 pub mod desk;
+pub mod metrics;
 pub mod privacy;
 
 /// A SQL value.
@@ -168,8 +169,17 @@ const OPERATIONS_SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS messages_by_time ON messages (created_ms)",
 ];
 
+/// Version 4: metrics (counters and latency histograms, see [`metrics`]).
+const METRICS_SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS metric_counters (
+        name TEXT NOT NULL, labels TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (name, labels))",
+    "CREATE TABLE IF NOT EXISTS metric_histograms (
+        name TEXT NOT NULL, labels TEXT NOT NULL, bucket INTEGER NOT NULL, count INTEGER NOT NULL,
+        sum REAL NOT NULL, PRIMARY KEY (name, labels, bucket))",
+];
+
 /// The migrations in order; version `n` is `MIGRATIONS[n - 1]`.
-const MIGRATIONS: &[&[&str]] = &[SCHEMA, DESK_SCHEMA, OPERATIONS_SCHEMA];
+const MIGRATIONS: &[&[&str]] = &[SCHEMA, DESK_SCHEMA, OPERATIONS_SCHEMA, METRICS_SCHEMA];
 
 /// The schema version this code needs.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1,0 +1,198 @@
+//! Operational metrics kept in the database (the components are stateless, and several
+//! instances and nodes share the database): counters and histograms updated with upserts,
+//! rendered in the Prometheus text format for `GET /metrics`.
+
+use crate::{Database, DbError, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// The histogram buckets (upper bounds, seconds) for latencies.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// Labels as `name="value"` pairs, in order; values are escaped when rendered.
+pub type Labels<'a> = &'a [(&'a str, &'a str)];
+
+fn label_text(labels: Labels<'_>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| {
+            let v = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            format!("{k}=\"{v}\"")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Adds `delta` to a counter.
+///
+/// # Errors
+///
+/// A database error.
+pub fn count(
+    db: &impl Database,
+    name: &str,
+    labels: Labels<'_>,
+    delta: f64,
+) -> Result<(), DbError> {
+    db.execute(
+        "INSERT INTO metric_counters (name, labels, value) VALUES (?, ?, ?)
+         ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value",
+        &[
+            name.into(),
+            label_text(labels).as_str().into(),
+            Value::Real(delta),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Records one observation (seconds) in a latency histogram ([`LATENCY_BUCKETS`]).
+///
+/// # Errors
+///
+/// A database error.
+pub fn observe(
+    db: &impl Database,
+    name: &str,
+    labels: Labels<'_>,
+    seconds: f64,
+) -> Result<(), DbError> {
+    let labels = label_text(labels);
+    let bucket = LATENCY_BUCKETS
+        .iter()
+        .position(|le| seconds <= *le)
+        .unwrap_or(LATENCY_BUCKETS.len());
+    // One row per (histogram, bucket): the non-cumulative count; rendering accumulates.
+    db.execute(
+        "INSERT INTO metric_histograms (name, labels, bucket, count, sum) VALUES (?, ?, ?, 1, ?)
+         ON CONFLICT (name, labels, bucket) DO UPDATE SET count = count + 1, sum = sum + excluded.sum",
+        &[name.into(), labels.as_str().into(), (bucket as i64).into(), Value::Real(seconds)],
+    )?;
+    Ok(())
+}
+
+/// A gauge computed at scrape time.
+pub struct Gauge {
+    /// Metric name.
+    pub name: String,
+    /// Help text.
+    pub help: String,
+    /// (labels, value) pairs.
+    pub values: Vec<(String, f64)>,
+}
+
+/// Everything stored, in the Prometheus text exposition format (version 0.0.4), with `help`
+/// texts per metric name and the `gauges` computed by the caller.
+///
+/// # Errors
+///
+/// A database error.
+pub fn render(
+    db: &impl Database,
+    help: &BTreeMap<&str, &str>,
+    gauges: &[Gauge],
+) -> Result<String, DbError> {
+    let mut out = String::new();
+    let mut counters: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
+    for row in db.execute(
+        "SELECT name, labels, value FROM metric_counters ORDER BY name, labels",
+        &[],
+    )? {
+        if let (Some(name), Some(labels), Some(value)) = (
+            row.first().and_then(Value::as_text),
+            row.get(1).and_then(Value::as_text),
+            row.get(2).and_then(Value::as_f64),
+        ) {
+            counters
+                .entry(name.to_string())
+                .or_default()
+                .push((labels.to_string(), value));
+        }
+    }
+    let series = |labels: &str, extra: &str| match (labels.is_empty(), extra.is_empty()) {
+        (true, true) => String::new(),
+        (false, true) => format!("{{{labels}}}"),
+        (true, false) => format!("{{{extra}}}"),
+        (false, false) => format!("{{{labels},{extra}}}"),
+    };
+    for (name, values) in &counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {}",
+            help.get(name.as_str()).unwrap_or(&name.as_str())
+        );
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for (labels, value) in values {
+            let _ = writeln!(out, "{name}{} {value}", series(labels, ""));
+        }
+    }
+    // Histograms: (name, labels) -> per-bucket counts and the sum.
+    let mut histograms: BTreeMap<(String, String), (Vec<i64>, f64)> = BTreeMap::new();
+    for row in db.execute(
+        "SELECT name, labels, bucket, count, sum FROM metric_histograms",
+        &[],
+    )? {
+        if let (Some(name), Some(labels), Some(bucket), Some(count), Some(sum)) = (
+            row.first().and_then(Value::as_text),
+            row.get(1).and_then(Value::as_text),
+            row.get(2).and_then(Value::as_i64),
+            row.get(3).and_then(Value::as_i64),
+            row.get(4).and_then(Value::as_f64),
+        ) {
+            let entry = histograms
+                .entry((name.to_string(), labels.to_string()))
+                .or_insert_with(|| (vec![0; LATENCY_BUCKETS.len() + 1], 0.0));
+            if let Some(slot) = entry.0.get_mut(bucket as usize) {
+                *slot += count;
+            }
+            entry.1 += sum;
+        }
+    }
+    let mut last_name = String::new();
+    for ((name, labels), (counts, sum)) in &histograms {
+        if *name != last_name {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {}",
+                help.get(name.as_str()).unwrap_or(&name.as_str())
+            );
+            let _ = writeln!(out, "# TYPE {name} histogram");
+            last_name.clone_from(name);
+        }
+        let mut cumulative = 0;
+        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
+            cumulative += counts[i];
+            let _ = writeln!(
+                out,
+                "{name}_bucket{} {cumulative}",
+                series(labels, &format!("le=\"{le}\""))
+            );
+        }
+        cumulative += counts[LATENCY_BUCKETS.len()];
+        let _ = writeln!(
+            out,
+            "{name}_bucket{} {cumulative}",
+            series(labels, "le=\"+Inf\"")
+        );
+        let _ = writeln!(out, "{name}_sum{} {sum}", series(labels, ""));
+        let _ = writeln!(out, "{name}_count{} {cumulative}", series(labels, ""));
+    }
+    for gauge in gauges {
+        let _ = writeln!(out, "# HELP {} {}", gauge.name, gauge.help);
+        let _ = writeln!(out, "# TYPE {} gauge", gauge.name);
+        for (labels, value) in &gauge.values {
+            let _ = writeln!(out, "{}{} {value}", gauge.name, series(labels, ""));
+        }
+    }
+    Ok(out)
+}
+
+/// Formats labels for a [`Gauge`] value.
+pub fn gauge_labels(labels: Labels<'_>) -> String {
+    label_text(labels)
+}
