@@ -207,6 +207,53 @@ pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
     finish(request.send_bytes(body))
 }
 
+/// Now, in milliseconds since the epoch (events must be recent, or the 24-hour window
+/// forbids replies).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A Messenger webhook body with one message event (`message` gets the `mid`).
+pub fn messenger_message(
+    psid: &str,
+    mid: &str,
+    message: serde_json::Value,
+    timestamp: u64,
+) -> String {
+    let mut message = message;
+    message["mid"] = serde_json::json!(mid);
+    serde_json::json!({
+        "object": "page",
+        "entry": [{ "id": "PAGE", "time": timestamp, "messaging": [{
+            "sender": { "id": psid }, "recipient": { "id": "PAGE" }, "timestamp": timestamp,
+            "message": message
+        }]}]
+    })
+    .to_string()
+}
+
+/// A Messenger webhook body with one text message sent now.
+pub fn messenger_text(psid: &str, mid: &str, text: &str) -> String {
+    messenger_message(psid, mid, serde_json::json!({ "text": text }), now_ms())
+}
+
+/// A WhatsApp webhook body with one text message from `from` (profile name `name`) sent now,
+/// to the phone number id `PNID`.
+pub fn whatsapp_text(id: &str, from: &str, name: &str, text: &str) -> String {
+    serde_json::json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "WABA", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "3612345678", "phone_number_id": "PNID" },
+            "contacts": [{ "profile": { "name": name }, "wa_id": from }],
+            "messages": [{ "from": from, "id": id, "timestamp": (now_ms() / 1000).to_string(), "type": "text", "text": { "body": text } }]
+        }}]}]
+    })
+    .to_string()
+}
+
 /// `DELETE url` with `Authorization: Bearer token`.
 pub fn delete(url: &str, token: &str) -> Reply {
     finish(
@@ -345,6 +392,22 @@ impl FakeGraph {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The Messenger recipients of everything received so far, sorted.
+    pub fn recipients(&self) -> Vec<String> {
+        let mut recipients: Vec<String> = self
+            .requests()
+            .iter()
+            .map(|r| {
+                r.body["recipient"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        recipients.sort();
+        recipients
     }
 
     /// Waits until at least `n` requests arrived (up to 10 s) and returns them.

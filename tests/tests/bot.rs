@@ -2,37 +2,14 @@
 //! language, exactly once per message, retried when the Graph API fails. (Skipped under
 //! `APP_URL`: the suite cannot point that app's Graph API at its fake.)
 
-use e2e::{App, FakeGraph};
-
-/// Now, in milliseconds: events must be recent, or the 24-hour window forbids replies.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+use e2e::{App, FakeGraph, now_ms};
 
 fn messenger_event(mid: &str, psid: &str, text: &str, timestamp: u64) -> String {
-    serde_json::json!({
-        "object": "page",
-        "entry": [{ "id": "PAGE", "time": timestamp, "messaging": [{
-            "sender": { "id": psid }, "recipient": { "id": "PAGE" }, "timestamp": timestamp,
-            "message": { "mid": mid, "text": text }
-        }]}]
-    })
-    .to_string()
+    e2e::messenger_message(psid, mid, serde_json::json!({ "text": text }), timestamp)
 }
 
 fn whatsapp_event(id: &str, from: &str, text: &str) -> String {
-    serde_json::json!({
-        "object": "whatsapp_business_account",
-        "entry": [{ "id": "WABA", "changes": [{ "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": { "display_phone_number": "3612345678", "phone_number_id": "PNID" },
-            "contacts": [{ "profile": { "name": "Anna" }, "wa_id": from }],
-            "messages": [{ "from": from, "id": id, "timestamp": (now_ms() / 1000).to_string(), "type": "text", "text": { "body": text } }]
-        }}]}]
-    })
-    .to_string()
+    e2e::whatsapp_text(id, from, "Anna", text)
 }
 
 #[test]
@@ -563,24 +540,14 @@ fn a_hundred_concurrent_conversations_are_all_answered_without_a_5xx() {
         handles.into_iter().map(|h| h.join().unwrap_or(0)).collect()
     });
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    let mut requests = graph.wait_for(100);
+    graph.wait_for(100);
     for _ in 0..20 {
-        if requests.len() >= 100 {
+        if graph.requests().len() >= 100 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(500));
-        requests = graph.requests();
     }
-    let mut recipients: Vec<String> = requests
-        .iter()
-        .map(|r| {
-            r.body["recipient"]["id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect();
-    recipients.sort();
+    let recipients = graph.recipients();
     let mut expected: Vec<String> = (0..100).map(|i| format!("PSID-C{i}")).collect();
     expected.sort();
     assert_eq!(

@@ -11,25 +11,6 @@ use e2e::{App, FakeGraph, workspace_root};
 use serde_json::json;
 use std::process::Command;
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-fn whatsapp(id: &str, from: &str, name: &str, text: &str) -> String {
-    json!({
-        "object": "whatsapp_business_account",
-        "entry": [{ "id": "WABA", "changes": [{ "field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": { "display_phone_number": "3612345678", "phone_number_id": "PNID" },
-            "contacts": [{ "profile": { "name": name }, "wa_id": from }],
-            "messages": [{ "from": from, "id": id, "timestamp": (now_ms() / 1000).to_string(), "type": "text", "text": { "body": text } }]
-        }}]}]
-    })
-    .to_string()
-}
-
 #[test]
 fn an_agent_works_a_conversation_in_the_inbox_in_chromium() {
     let root = workspace_root();
@@ -67,7 +48,7 @@ fn an_agent_works_a_conversation_in_the_inbox_in_chromium() {
     {
         let reply = app.post_signed(
             "/webhooks/whatsapp",
-            &whatsapp(
+            &e2e::whatsapp_text(
                 &format!("wamid.b{i}"),
                 &format!("3670000000{i}"),
                 name,

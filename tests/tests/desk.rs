@@ -2,27 +2,11 @@
 //! Graph API, transfer, resolve with the customer's rating, and KPIs on a scripted scenario.
 //! (Skipped under `APP_URL`, like the bot tests: replies go to the suite's fake Graph API.)
 
-use e2e::{App, FakeGraph, Reply};
+use e2e::{App, FakeGraph, Reply, now_ms};
 use serde_json::{Value, json};
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 fn messenger(psid: &str, mid: &str, message: Value) -> String {
-    let now = now_ms();
-    let mut message = message;
-    message["mid"] = json!(mid);
-    json!({
-        "object": "page",
-        "entry": [{ "id": "PAGE", "time": now, "messaging": [{
-            "sender": { "id": psid }, "recipient": { "id": "PAGE" }, "timestamp": now,
-            "message": message
-        }]}]
-    })
-    .to_string()
+    e2e::messenger_message(psid, mid, message, now_ms())
 }
 
 fn say(app: &App, psid: &str, mid: &str, text: &str) {

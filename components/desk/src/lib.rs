@@ -671,12 +671,7 @@ async fn send_message(db: &SpinDb, id: i64, actor: &Actor, body: &[u8]) -> Answe
         ));
     }
     let conversation = load_conversation(db, id)?;
-    let Some(shop) = bot::shop() else {
-        return Err(json_error(
-            500,
-            "server misconfigured: the FAQ or shop config is invalid",
-        ));
-    };
+    let shop = bot::shop_or_500()?;
     let now = bot::now_ms();
     let since_customer = now - conversation.last_customer_ms;
     // Inside 24 h a normal reply; up to 7 days Messenger's HUMAN_AGENT tag; later it cannot
@@ -795,12 +790,7 @@ async fn resolve(db: &SpinDb, id: i64, actor: &Actor, body: &[u8]) -> Answer {
     }
     let request: Resolve = parse_body(body, r#"{"note"?: "..."}"#)?;
     let conversation = load_conversation(db, id)?;
-    let Some(shop) = bot::shop() else {
-        return Err(json_error(
-            500,
-            "server misconfigured: the FAQ or shop config is invalid",
-        ));
-    };
+    let shop = bot::shop_or_500()?;
     let now = bot::now_ms();
     let lang = match conversation.language.as_deref() {
         Some("hu") => policy::Lang::Hu,
@@ -823,20 +813,7 @@ async fn resolve(db: &SpinDb, id: i64, actor: &Actor, body: &[u8]) -> Answer {
             _ => {}
         }
         store::desk::resolve(db, id, request.note.as_deref(), now)?;
-        store::add_message(
-            db,
-            id,
-            &store::NewMessage {
-                direction: "out",
-                author: "bot",
-                text: &prompt.text,
-                intent: None,
-                confidence: None,
-                anger: None,
-                language: Some(replies::language_code(lang)),
-            },
-            now,
-        )?;
+        bot::add_bot_message(db, id, &prompt.text, lang, now)?;
         bot::enqueue_replies(
             db,
             shop,

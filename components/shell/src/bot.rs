@@ -170,15 +170,55 @@ pub fn open_db() -> Result<SpinDb, Response> {
         })
 }
 
+/// [`shop`], or the 500 to answer when the build embedded broken content.
+///
+/// # Errors
+///
+/// The 500 response.
+pub fn shop_or_500() -> Result<&'static replies::Shop, Response> {
+    shop().ok_or_else(|| {
+        json_error(
+            500,
+            "server misconfigured: the FAQ or shop config is invalid",
+        )
+    })
+}
+
+/// Records something the bot said in a conversation's transcript.
+///
+/// # Errors
+///
+/// A database error.
+pub fn add_bot_message(
+    db: &SpinDb,
+    conversation_id: i64,
+    text: &str,
+    lang: Lang,
+    now: i64,
+) -> Result<i64, DbError> {
+    store::add_message(
+        db,
+        conversation_id,
+        &NewMessage {
+            direction: "out",
+            author: "bot",
+            text,
+            intent: None,
+            confidence: None,
+            anger: None,
+            language: Some(replies::language_code(lang)),
+        },
+        now,
+    )
+}
+
 /// Stores the events of one verified webhook POST, each with its replies, before the answer;
 /// a storage failure answers 500 so Meta redelivers (nothing is lost, and the dedupe claim
 /// rolls back with the rest).
 fn store_events(db: &SpinDb, events: Vec<InboundEvent>) -> Response {
-    let Some(shop) = shop() else {
-        return json_error(
-            500,
-            "server misconfigured: the FAQ or shop config is invalid",
-        );
+    let shop = match shop_or_500() {
+        Ok(shop) => shop,
+        Err(response) => return response,
     };
     let mut handled = 0;
     for event in &events {
@@ -503,20 +543,7 @@ pub fn converse(
         }];
     }
     for reply in &replies {
-        store::add_message(
-            db,
-            conversation.id,
-            &NewMessage {
-                direction: "out",
-                author: "bot",
-                text: &reply.text,
-                intent: None,
-                confidence: None,
-                anger: None,
-                language: Some(replies::language_code(lang)),
-            },
-            now,
-        )?;
+        add_bot_message(db, conversation.id, &reply.text, lang, now)?;
     }
     conversation.status = status_name(decision.state.status).to_string();
     conversation.language = decision

@@ -141,11 +141,9 @@ fn chat(body: &[u8]) -> Response {
             &format!("text longer than {MAX_TEXT_CHARS} characters"),
         );
     }
-    let Some(shop) = bot::shop() else {
-        return json_error(
-            500,
-            "server misconfigured: the FAQ or shop config is invalid",
-        );
+    let shop = match bot::shop_or_500() {
+        Ok(shop) => shop,
+        Err(response) => return response,
     };
     let db = match bot::open_db() {
         Ok(db) => db,
