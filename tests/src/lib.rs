@@ -578,6 +578,15 @@ impl App {
         format!("{}{path}", self.base_url)
     }
 
+    /// POSTs a JSON body to the web chat API (`POST /api/chat`).
+    pub fn chat(&self, body: &serde_json::Value) -> Reply {
+        post(
+            &self.url("/api/chat"),
+            &[("content-type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+    }
+
     /// POSTs `body` to a webhook, signed with the app secret the way Meta signs it.
     pub fn post_signed(&self, path: &str, body: &str) -> Reply {
         let signature =

@@ -290,14 +290,6 @@ fn shop() -> replies::Shop {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn webchat(app: &App, body: &serde_json::Value) -> e2e::Reply {
-    e2e::post(
-        &app.url("/api/chat"),
-        &[("content-type", "application/json")],
-        body.to_string().as_bytes(),
-    )
-}
-
 #[test]
 fn an_faq_answer_in_each_language_via_each_channel() {
     let graph = FakeGraph::start();
@@ -328,10 +320,8 @@ fn an_faq_answer_in_each_language_via_each_channel() {
             question,
         );
         assert_eq!(app.post_signed("/webhooks/whatsapp", &whatsapp).status, 200);
-        let web = webchat(
-            &app,
-            &serde_json::json!({ "customer_id": format!("web-lang-{i}"), "text": question }),
-        );
+        let web = app
+            .chat(&serde_json::json!({ "customer_id": format!("web-lang-{i}"), "text": question }));
         assert_eq!(web.status, 200, "{}", web.body);
         let web = web.json();
         assert_eq!(web["language"], *lang, "{web}");

@@ -40,14 +40,8 @@ fn admin(app: &App, path: &str, body: Value) -> Reply {
 }
 
 fn webchat(app: &App, customer: &str, text: &str) -> Value {
-    e2e::post(
-        &app.url("/api/chat"),
-        &[("content-type", "application/json")],
-        json!({ "customer_id": customer, "text": text })
-            .to_string()
-            .as_bytes(),
-    )
-    .json()
+    app.chat(&json!({ "customer_id": customer, "text": text }))
+        .json()
 }
 
 #[test]

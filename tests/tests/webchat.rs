@@ -3,11 +3,7 @@
 use e2e::{App, get, post};
 
 fn chat(app: &App, body: serde_json::Value) -> e2e::Reply {
-    post(
-        &app.url("/api/chat"),
-        &[("content-type", "application/json")],
-        body.to_string().as_bytes(),
-    )
+    app.chat(&body)
 }
 
 #[test]

@@ -240,17 +240,11 @@ fn export_customer(db: &SpinDb, actor: &Actor, channel: &str, customer: &str) ->
 fn erase(db: &SpinDb, actor: &Actor, channel: &str, customer: &str) -> Result<i64, Response> {
     let now = bot::now_ms();
     in_transaction(db, || {
-        let requests: Vec<i64> = store::privacy::open_erasure_requests(db)?
-            .into_iter()
-            .filter(|r| r.channel == channel && r.customer_id == customer)
-            .map(|r| r.id)
-            .collect();
+        // Before the erasure, which anonymizes the customer id the requests are found by.
+        store::privacy::close_erasure_requests_of(db, channel, customer, &actor.key, now)?;
         let Some(erased) = store::privacy::erase_customer(db, channel, customer)? else {
             return Ok(Err(json_error(404, "unknown customer on this channel")));
         };
-        for id in requests {
-            store::privacy::close_erasure_request(db, id, &actor.key, now)?;
-        }
         store::privacy::audit(
             db,
             &actor.key,
@@ -283,10 +277,8 @@ fn erasure_requests(db: &SpinDb) -> Answer {
 fn confirm_erasure(db: &SpinDb, actor: &Actor, id: &str) -> Answer {
     let unknown = || json_error(404, &format!("no open erasure request {id}"));
     let id: i64 = id.parse().map_err(|_| unknown())?;
-    let request = store::privacy::open_erasure_requests(db)
+    let request = store::privacy::open_erasure_request(db, id)
         .map_err(|e| db_error(&e))?
-        .into_iter()
-        .find(|r| r.id == id)
         .ok_or_else(unknown)?;
     let erased = erase(db, actor, &request.channel, &request.customer_id)?;
     Ok(json(200, &serde_json::json!({ "erased_messages": erased })))

@@ -500,12 +500,7 @@ pub fn converse(
     let mut wait_minutes = 0;
     if let policy::Action::Handoff { reason } = &decision.action {
         wait_minutes = store::estimated_wait_minutes(db)?;
-        let is_new = store::desk::holder(db, conversation.id)?.is_none();
-        if is_new {
-            notify_handoff(db, conversation, reason.as_str(), &incoming_text, lang, now)?;
-            observe(|o| o.handoffs.push(reason.as_str().to_string()));
-        }
-        store::enqueue_handoff(
+        let started = store::start_handoff(
             db,
             &store::NewHandoff {
                 conversation_id: conversation.id,
@@ -516,6 +511,10 @@ pub fn converse(
             },
             now,
         )?;
+        if started.is_some() {
+            notify_handoff(db, conversation, reason.as_str(), &incoming_text, lang, now)?;
+            observe(|o| o.handoffs.push(reason.as_str().to_string()));
+        }
     }
     // Outside business hours the acknowledgement says when agents are back instead of a wait.
     let back = match &decision.action {

@@ -3,11 +3,18 @@
 
 use std::path::Path;
 
-fn shipped_shop() -> replies::Shop {
+/// A file of the repository, by its path from the root.
+fn read_shipped(path: &str) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
-    replies::Shop::load(&read("models/faq/shop.toml"), &read("config/shop.toml"))
-        .unwrap_or_else(|e| panic!("{e}"))
+    std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn shipped_shop() -> replies::Shop {
+    replies::Shop::load(
+        &read_shipped("models/faq/shop.toml"),
+        &read_shipped("config/shop.toml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The `{name}` placeholders left in a text.
@@ -25,8 +32,7 @@ fn placeholders(text: &str) -> Vec<String> {
 
 #[test]
 fn every_placeholder_resolves_from_the_shop_config() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let raw = std::fs::read_to_string(root.join("models/faq/shop.toml")).unwrap();
+    let raw = read_shipped("models/faq/shop.toml");
     let shop = shipped_shop();
     let faq = &shop.faq;
     let mut texts = Vec::new();
@@ -57,7 +63,7 @@ fn every_placeholder_resolves_from_the_shop_config() {
         }
     }
     // The file does use the config: the facts are written once, not in the answers.
-    let shop_config = std::fs::read_to_string(root.join("config/shop.toml")).unwrap();
+    let shop_config = read_shipped("config/shop.toml");
     let facts = faq::Facts::parse(&shop_config).unwrap();
     for name in facts.names() {
         assert!(
@@ -85,13 +91,10 @@ fn every_placeholder_resolves_from_the_shop_config() {
 
 #[test]
 fn the_shop_faq_answers_every_intent_of_the_shop_model() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let shop = shipped_shop();
     let faq = &shop.faq;
-    let labels: Vec<String> = serde_json::from_str(
-        &std::fs::read_to_string(root.join("models/shop/labels.json")).unwrap(),
-    )
-    .unwrap();
+    let labels: Vec<String> =
+        serde_json::from_str(&read_shipped("models/shop/labels.json")).unwrap();
     for label in labels.iter().filter(|l| *l != "out_of_scope") {
         for lang in faq::LANGUAGES {
             assert!(

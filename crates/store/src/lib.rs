@@ -664,27 +664,21 @@ pub fn handoff_priority(reason: &str, anger: f64) -> i64 {
     base + (anger.clamp(0.0, 1.0) * 2.0).round() as i64
 }
 
-/// Puts a conversation in the human queue (once: a conversation with an open handoff keeps
-/// it). Returns the handoff's id.
+/// Puts a conversation in the human queue unless it already has an open handoff (the unique
+/// index `handoffs_one_open` decides, so racing requests cannot open two). Returns the new
+/// handoff's id, or `None` when one was already open.
 ///
 /// # Errors
 ///
 /// A database error.
-pub fn enqueue_handoff(
+pub fn start_handoff(
     db: &impl Database,
     handoff: &NewHandoff<'_>,
     now_ms: i64,
-) -> Result<i64, DbError> {
-    let open = db.execute(
-        "SELECT id FROM handoffs WHERE conversation_id = ? AND resolved_ms IS NULL",
-        &[handoff.conversation_id.into()],
-    )?;
-    if let Some(id) = open.first().and_then(|r| r.first()).and_then(Value::as_i64) {
-        return Ok(id);
-    }
+) -> Result<Option<i64>, DbError> {
     let rows = db.execute(
         "INSERT INTO handoffs (conversation_id, channel, reason, priority, language, created_ms)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
         &[
             handoff.conversation_id.into(),
             handoff.channel.into(),
@@ -694,7 +688,28 @@ pub fn enqueue_handoff(
             now_ms.into(),
         ],
     )?;
-    returned_id(&rows)
+    Ok(rows.first().and_then(|r| r.first()).and_then(Value::as_i64))
+}
+
+/// Puts a conversation in the human queue (once: a conversation with an open handoff keeps
+/// it). Returns the handoff's id, new or open.
+///
+/// # Errors
+///
+/// A database error.
+pub fn enqueue_handoff(
+    db: &impl Database,
+    handoff: &NewHandoff<'_>,
+    now_ms: i64,
+) -> Result<i64, DbError> {
+    if let Some(id) = start_handoff(db, handoff, now_ms)? {
+        return Ok(id);
+    }
+    let open = db.execute(
+        "SELECT id FROM handoffs WHERE conversation_id = ? AND resolved_ms IS NULL",
+        &[handoff.conversation_id.into()],
+    )?;
+    returned_id(&open)
 }
 
 /// The handling time assumed until enough handoffs have been resolved to measure it.

@@ -274,6 +274,18 @@ pub fn request_erasure(
         .is_empty())
 }
 
+const ERASURE_COLUMNS: &str = "id, conversation_id, channel, customer_id, created_ms";
+
+fn erasure_request_from(r: &[Value]) -> Option<ErasureRequest> {
+    Some(ErasureRequest {
+        id: r.first()?.as_i64()?,
+        conversation_id: r.get(1)?.as_i64()?,
+        channel: r.get(2)?.as_text()?.to_string(),
+        customer_id: r.get(3)?.as_text()?.to_string(),
+        created_ms: r.get(4)?.as_i64()?,
+    })
+}
+
 /// Open erasure requests, oldest first.
 ///
 /// # Errors
@@ -282,21 +294,34 @@ pub fn request_erasure(
 pub fn open_erasure_requests(db: &impl Database) -> Result<Vec<ErasureRequest>, DbError> {
     Ok(db
         .execute(
-            "SELECT id, conversation_id, channel, customer_id, created_ms FROM erasure_requests
-             WHERE done_ms IS NULL ORDER BY id",
+            &format!(
+                "SELECT {ERASURE_COLUMNS} FROM erasure_requests WHERE done_ms IS NULL ORDER BY id"
+            ),
             &[],
         )?
         .iter()
-        .filter_map(|r| {
-            Some(ErasureRequest {
-                id: r.first()?.as_i64()?,
-                conversation_id: r.get(1)?.as_i64()?,
-                channel: r.get(2)?.as_text()?.to_string(),
-                customer_id: r.get(3)?.as_text()?.to_string(),
-                created_ms: r.get(4)?.as_i64()?,
-            })
-        })
+        .filter_map(|r| erasure_request_from(r))
         .collect())
+}
+
+/// One open erasure request; `None` for an unknown or closed one.
+///
+/// # Errors
+///
+/// A database error.
+pub fn open_erasure_request(
+    db: &impl Database,
+    id: i64,
+) -> Result<Option<ErasureRequest>, DbError> {
+    Ok(db
+        .execute(
+            &format!(
+                "SELECT {ERASURE_COLUMNS} FROM erasure_requests WHERE id = ? AND done_ms IS NULL"
+            ),
+            &[id.into()],
+        )?
+        .first()
+        .and_then(|r| erasure_request_from(r)))
 }
 
 /// Marks an open erasure request done (after the erasure); `None` for an unknown or closed
@@ -311,12 +336,36 @@ pub fn close_erasure_request(
     by: &str,
     now_ms: i64,
 ) -> Result<Option<ErasureRequest>, DbError> {
-    let open = open_erasure_requests(db)?.into_iter().find(|r| r.id == id);
-    if open.is_some() {
-        db.execute(
-            "UPDATE erasure_requests SET done_ms = ?, done_by = ? WHERE id = ?",
+    Ok(db
+        .execute(
+            &format!(
+                "UPDATE erasure_requests SET done_ms = ?, done_by = ? WHERE id = ? AND done_ms IS NULL
+                 RETURNING {ERASURE_COLUMNS}"
+            ),
             &[now_ms.into(), by.into(), id.into()],
-        )?;
-    }
-    Ok(open)
+        )?
+        .first()
+        .and_then(|r| erasure_request_from(r)))
+}
+
+/// Marks every open erasure request of a customer done (run it before [`erase_customer`],
+/// which anonymizes the customer id). Returns how many were open.
+///
+/// # Errors
+///
+/// A database error.
+pub fn close_erasure_requests_of(
+    db: &impl Database,
+    channel: &str,
+    customer_id: &str,
+    by: &str,
+    now_ms: i64,
+) -> Result<usize, DbError> {
+    Ok(db
+        .execute(
+            "UPDATE erasure_requests SET done_ms = ?, done_by = ?
+             WHERE channel = ? AND customer_id = ? AND done_ms IS NULL RETURNING id",
+            &[now_ms.into(), by.into(), channel.into(), customer_id.into()],
+        )?
+        .len())
 }
