@@ -147,6 +147,13 @@ fn sqlite_and_key_value_persist_across_requests_and_restarts() {
     let hit = |h: &HostProcess, path: &str| get(&format!("{}{path}", h.base_url)).body;
     assert_eq!(hit(&host, "/probe/sqlite"), "1");
     assert_eq!(hit(&host, "/probe/sqlite"), "2");
+    // A request that traps inside a transaction leaves nothing behind: its update is rolled
+    // back and the (pooled) connections are usable at once, again and again.
+    for expected in ["3", "4", "5"] {
+        let abandoned = get(&format!("{}/probe/sqlite-abandon", host.base_url));
+        assert_eq!(abandoned.status, 500);
+        assert_eq!(hit(&host, "/probe/sqlite"), expected);
+    }
     assert_eq!(hit(&host, "/probe/kv"), "1");
     let denied = get(&format!("{}/probe/sqlite-denied", host.base_url));
     assert_eq!(
@@ -156,7 +163,7 @@ fn sqlite_and_key_value_persist_across_requests_and_restarts() {
     host.stop();
 
     let host = start_with(state.clone(), &[], &[]).unwrap();
-    assert_eq!(hit(&host, "/probe/sqlite"), "3");
+    assert_eq!(hit(&host, "/probe/sqlite"), "6");
     assert_eq!(hit(&host, "/probe/kv"), "2");
     assert!(state.join("sqlite_db.db").exists());
 }

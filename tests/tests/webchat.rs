@@ -189,3 +189,42 @@ fn a_web_chat_customer_gets_the_agents_reply_and_rates_the_help() {
         .json();
     assert_eq!(transcript["handoffs"][0]["csat"], 5, "{transcript}");
 }
+
+#[test]
+fn an_option_is_sent_back_by_its_payload() {
+    let app = App::start();
+    let first = chat(
+        &app,
+        serde_json::json!({ "customer_id": "web-p1", "text": "How long does delivery take?" }),
+    )
+    .json();
+    let options = first["replies"][0]["options"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let shipping = options
+        .iter()
+        .find(|o| o["payload"] == "FAQ:shipping_cost")
+        .unwrap_or_else(|| panic!("shipping cost offered: {first}"));
+    // The title alone would be classified; the payload names the intent exactly.
+    let picked = chat(
+        &app,
+        serde_json::json!({
+            "conversation_id": first["conversation_id"],
+            "customer_id": "web-p1",
+            "text": shipping["title"],
+            "payload": shipping["payload"],
+        }),
+    )
+    .json();
+    let text = picked["replies"][0]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("1 490 Ft"),
+        "the shipping-cost answer: {picked}"
+    );
+    assert_eq!(
+        picked["intent"],
+        serde_json::Value::Null,
+        "no text analysis for a payload"
+    );
+}
