@@ -26,6 +26,8 @@ pub struct Settings {
     pub state_dir: Option<PathBuf>,
     /// Where compiled components are cached (default: `cache/` in the state directory).
     pub cache_dir: Option<PathBuf>,
+    /// How SQLite connections behave.
+    pub sqlite_mode: crate::spin::SqliteMode,
 }
 
 /// A served component.
@@ -86,7 +88,7 @@ impl App {
             .state_dir
             .clone()
             .unwrap_or_else(|| manifest.dir.join(".spin"));
-        let state = StateDir::open(&state_dir)?;
+        let state = StateDir::open(&state_dir, settings.sqlite_mode)?;
         let cache_dir = settings
             .cache_dir
             .clone()
@@ -102,7 +104,7 @@ impl App {
         let mut components: Vec<ServedComponent> = Vec::new();
         let mut ids: Vec<&str> = Vec::new();
         for trigger in &manifest.http_triggers {
-            let index = match ids.iter().position(|id| *id == trigger.component) {
+            let index = match ids.iter().position(|id| *id == trigger.component()) {
                 Some(index) => index,
                 None => {
                     let served = load_component(
@@ -112,15 +114,15 @@ impl App {
                         &manifest,
                         &variables,
                         &state,
-                        &trigger.component,
+                        trigger.component(),
                     )
-                    .with_context(|| format!("component `{}`", trigger.component))?;
+                    .with_context(|| format!("component `{}`", trigger.component()))?;
                     components.push(served);
-                    ids.push(&trigger.component);
+                    ids.push(trigger.component());
                     components.len() - 1
                 }
             };
-            router.add(&trigger.route, index)?;
+            router.add(trigger.route(), index)?;
         }
         Ok(Self {
             engine,
@@ -148,10 +150,9 @@ fn load_component(
             .dependencies
             .iter()
             .map(|(name, dep)| {
-                let path = dep.path.as_deref().unwrap_or_default();
                 Ok(Dependency {
                     name: name.clone(),
-                    bytes: read_wasm(&manifest.resolve(path))
+                    bytes: read_wasm(&manifest.resolve(&dep.path))
                         .with_context(|| format!("dependency `{name}`"))?,
                     export: dep.export.clone(),
                 })
@@ -161,10 +162,12 @@ fn load_component(
     };
     let component = cache.load(engine, id, &bytes)?;
 
+    // As Spin: a template that expands to nothing (or a bare scheme) allows nothing.
     let allowed: Vec<String> = decl
         .allowed_outbound_hosts
         .iter()
         .map(|h| variables.expand(h))
+        .filter(|h| !matches!(h.as_deref(), Ok("" | "http://" | "https://")))
         .collect::<Result<_>>()
         .context("allowed_outbound_hosts")?;
     let config = Arc::new(ComponentConfig {
@@ -249,25 +252,36 @@ impl ComponentCache {
     }
 }
 
-/// Runs the `[component.<id>.build]` commands, like `spin build`.
+/// Runs the `[component.<id>.build]` commands, like `spin build`: a component that others
+/// depend on (its `source` is their dependency's `path`) is built before them.
 ///
 /// # Errors
 ///
 /// A failing build command (its output is passed through).
 pub fn build(manifest_path: &Path) -> Result<()> {
     let manifest = Manifest::load(manifest_path)?;
-    for (id, decl) in &manifest.components {
+    let dependency_paths: Vec<&str> = manifest
+        .components
+        .values()
+        .flat_map(|c| c.dependencies.values().map(|d| d.path.as_str()))
+        .collect();
+    let mut order: Vec<(&String, &crate::manifest::ComponentDecl)> =
+        manifest.components.iter().collect();
+    order.sort_by_key(|(_, decl)| !dependency_paths.contains(&decl.source.as_str()));
+    for (id, decl) in order {
         let Some(build) = &decl.build else { continue };
         let dir = manifest.resolve(build.workdir.as_deref().unwrap_or("."));
-        eprintln!("Building component {id} with `{}`", build.command);
-        let status = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&build.command)
-            .current_dir(&dir)
-            .status()
-            .with_context(|| format!("cannot run the build command of `{id}`"))?;
-        if !status.success() {
-            bail!("build command of component `{id}` failed ({status})");
+        for command in &build.commands {
+            eprintln!("Building component {id} with `{command}`");
+            let status = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(command)
+                .current_dir(&dir)
+                .status()
+                .with_context(|| format!("cannot run the build command of `{id}`"))?;
+            if !status.success() {
+                bail!("build command of component `{id}` failed ({status})");
+            }
         }
     }
     Ok(())

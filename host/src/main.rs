@@ -62,9 +62,18 @@ enum Command {
         /// hosts may share one.
         #[arg(long)]
         cache_dir: Option<PathBuf>,
-        /// Largest accepted request body in bytes; larger gets 413.
-        #[arg(long, default_value_t = 1024 * 1024)]
-        max_body_bytes: usize,
+        /// Largest accepted request body in bytes; larger gets 413 without invoking the
+        /// component. By default there is none, as under `spin up`: the body is streamed to
+        /// the component, which enforces its own limit.
+        #[arg(long)]
+        max_body_bytes: Option<usize>,
+        /// How components' SQLite connections behave: `pooled` (the default: pooled
+        /// write-ahead-log connections that keep prepared statements and wait for the
+        /// write lock in 50 µs steps) or `plain` (as `spin up`: a new connection for every
+        /// open, the file's own journal mode, rusqlite's default busy handler, nothing kept
+        /// between requests).
+        #[arg(long, value_enum, default_value_t = spin::SqliteMode::Pooled)]
+        sqlite_mode: spin::SqliteMode,
         /// Longest a component may run for one request, in milliseconds; longer gets 500.
         #[arg(long, default_value_t = 30_000)]
         timeout_ms: u64,
@@ -115,6 +124,7 @@ fn run() -> Result<()> {
             state_dir,
             cache_dir,
             max_body_bytes,
+            sqlite_mode,
             timeout_ms,
         } => {
             if build {
@@ -124,6 +134,7 @@ fn run() -> Result<()> {
                 manifest: from,
                 state_dir,
                 cache_dir,
+                sqlite_mode,
             };
             let engine = app::engine()?;
             let app = app::App::load(engine, &settings, |name| std::env::var(name).ok())?;

@@ -22,7 +22,9 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Largest accepted request body; larger gets 413 without invoking the component.
-    pub max_body_bytes: usize,
+    /// `None` (the default, as under `spin up`): the body is streamed to the component,
+    /// which enforces its own limit.
+    pub max_body_bytes: Option<usize>,
     /// Longest a component may run for one request; longer gets 500.
     pub timeout: Duration,
 }
@@ -110,24 +112,31 @@ async fn invoke(
     client: SocketAddr,
     limits: Limits,
 ) -> Response<HyperOutgoingBody> {
-    let declared = req
-        .headers()
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > DRAIN_LIMIT as u64) {
-        // Too big to even read: answer at once (the connection is closed afterwards).
-        return too_large(limits);
-    }
     let (mut parts, body) = req.into_parts();
-    let body = match read_body(body, limits.max_body_bytes).await {
-        BodyRead::Complete(body) => body,
-        BodyRead::TooLarge => return too_large(limits),
-        BodyRead::Failed(e) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                &format!("cannot read the request body: {e}"),
-            );
+    let body = match limits.max_body_bytes {
+        None => body.boxed_unsync(),
+        Some(limit) => {
+            let declared = parts
+                .headers
+                .get(hyper::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|len| len > DRAIN_LIMIT as u64) {
+                // Too big to even read: answer at once (the connection is closed afterwards).
+                return too_large(limit);
+            }
+            match read_body(body, limit).await {
+                BodyRead::Complete(body) => Full::new(body)
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+                BodyRead::TooLarge => return too_large(limit),
+                BodyRead::Failed(e) => {
+                    return json_error(
+                        StatusCode::BAD_REQUEST,
+                        &format!("cannot read the request body: {e}"),
+                    );
+                }
+            }
         }
     };
 
@@ -163,7 +172,7 @@ async fn invoke(
             parts.headers.insert(name, value);
         }
     }
-    let req = Request::from_parts(parts, full_body(body));
+    let req = Request::from_parts(parts, body);
 
     let served = &app.components[index];
     let mut store = Store::new(&app.engine, InstanceState::new(served.config.clone()));
@@ -263,10 +272,10 @@ async fn read_body(mut body: Incoming, limit: usize) -> BodyRead {
     }
 }
 
-fn too_large(limits: Limits) -> Response<HyperOutgoingBody> {
+fn too_large(limit: usize) -> Response<HyperOutgoingBody> {
     json_error(
         StatusCode::PAYLOAD_TOO_LARGE,
-        &format!("request body larger than {} bytes", limits.max_body_bytes),
+        &format!("request body larger than {limit} bytes"),
     )
 }
 

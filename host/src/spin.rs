@@ -20,12 +20,26 @@ wasmtime::component::bindgen!({
 
 use fermyon::spin::{key_value, sqlite, variables};
 
-/// An open SQLite connection handed to a component. Taken from the state directory's pool
-/// and returned to it when the component drops it (or its instance ends), so statements stay
-/// prepared across requests; a transaction the component left open is rolled back first.
+/// How components' SQLite connections behave (`host up --sqlite-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqliteMode {
+    /// Pooled connections to a write-ahead-log file: prepared statements are kept across
+    /// requests, and a writer waits for another in 50 µs steps. Faster than `spin up`.
+    Pooled,
+    /// Exactly as `spin up` (its `sqlite-inproc` crate): a new connection for every open,
+    /// the file in whatever journal mode it has (the rollback journal unless the app asks
+    /// for the write-ahead log), rusqlite's default busy handler (sleeping up to 5 s), and
+    /// nothing kept between requests.
+    Plain,
+}
+
+/// An open SQLite connection handed to a component. Pooled: taken from the state
+/// directory's pool and returned to it when the component drops it (or its instance ends),
+/// so statements stay prepared across requests; a transaction the component left open is
+/// rolled back first. Plain: closed when dropped.
 pub struct SqliteConnection {
     conn: Option<rusqlite::Connection>,
-    pool: ConnectionPool,
+    pool: Option<ConnectionPool>,
 }
 
 impl SqliteConnection {
@@ -36,11 +50,12 @@ impl SqliteConnection {
 
 impl Drop for SqliteConnection {
     fn drop(&mut self) {
+        let Some(pool) = &self.pool else { return };
         if let Some(conn) = self.conn.take() {
             if !conn.is_autocommit() && conn.execute_batch("ROLLBACK").is_err() {
                 return; // not reusable: closed here
             }
-            if let Ok(mut idle) = self.pool.0.lock()
+            if let Ok(mut idle) = pool.0.lock()
                 && idle.len() < MAX_IDLE_CONNECTIONS
             {
                 idle.push(conn);
@@ -68,26 +83,31 @@ pub struct KeyValueStore {
     label: String,
 }
 
-/// Where the host keeps component state.
+/// Where the host keeps component state, and how connections to it behave.
 #[derive(Debug, Clone)]
-pub struct StateDir(PathBuf, ConnectionPool);
+pub struct StateDir(PathBuf, ConnectionPool, SqliteMode);
 
 /// How long a writer waits for another writer (another request or another host process
 /// on the same files) before reporting the database as busy.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl StateDir {
-    /// Uses (and creates) `dir`, preparing the database files so that concurrent requests and
-    /// processes can share them (write-ahead log).
+    /// Uses (and creates) `dir`. Pooled, it prepares the database files so that concurrent
+    /// requests and processes can share them (write-ahead log); plain, it leaves the
+    /// `default` database as `spin up` does (created on first use, in its own journal mode).
     ///
     /// # Errors
     ///
     /// The directory or a database file cannot be created.
-    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+    pub fn open(dir: &Path, mode: SqliteMode) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create state directory {}", dir.display()))?;
-        let state = Self(dir.to_path_buf(), ConnectionPool::default());
-        for path in [state.sqlite_path(), state.key_value_path()] {
+        let state = Self(dir.to_path_buf(), ConnectionPool::default(), mode);
+        let mut files = vec![state.key_value_path()];
+        if mode == SqliteMode::Pooled {
+            files.push(state.sqlite_path());
+        }
+        for path in files {
             let conn =
                 open_file(&path).with_context(|| format!("cannot open {}", path.display()))?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -188,18 +208,27 @@ impl sqlite::HostConnection for InstanceState {
             return Err(sqlite::Error::NoSuchDatabase);
         }
         let state = &self.component.state;
-        let pooled = state.1.0.lock().ok().and_then(|mut idle| idle.pop());
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => {
-                open_file(&state.sqlite_path()).map_err(|e| sqlite::Error::Io(e.to_string()))?
+        let io = |e: rusqlite::Error| sqlite::Error::Io(e.to_string());
+        let connection = match state.2 {
+            SqliteMode::Pooled => {
+                let pooled = state.1.0.lock().ok().and_then(|mut idle| idle.pop());
+                let conn = match pooled {
+                    Some(conn) => conn,
+                    None => open_file(&state.sqlite_path()).map_err(io)?,
+                };
+                SqliteConnection {
+                    conn: Some(conn),
+                    pool: Some(state.1.clone()),
+                }
             }
+            // As Spin's sqlite-inproc: rusqlite's own defaults, nothing else.
+            SqliteMode::Plain => SqliteConnection {
+                conn: Some(rusqlite::Connection::open(state.sqlite_path()).map_err(io)?),
+                pool: None,
+            },
         };
         self.table
-            .push(SqliteConnection {
-                conn: Some(conn),
-                pool: state.1.clone(),
-            })
+            .push(connection)
             .map_err(|e| sqlite::Error::Io(e.to_string()))
     }
 
@@ -214,7 +243,13 @@ impl sqlite::HostConnection for InstanceState {
             .get(&conn)
             .map_err(|_| sqlite::Error::InvalidConnection)?;
         let conn = conn.conn().ok_or(sqlite::Error::InvalidConnection)?;
-        execute(conn, &statement, &parameters).map_err(|e| sqlite::Error::Io(e.to_string()))
+        let run =
+            || execute(conn, &statement, &parameters).map_err(|e| sqlite::Error::Io(e.to_string()));
+        match self.component.state.2 {
+            SqliteMode::Pooled => run(),
+            // Spin runs statements off its async workers (a busy handler may sleep there).
+            SqliteMode::Plain => tokio::task::block_in_place(run),
+        }
     }
 
     fn drop(&mut self, conn: Resource<SqliteConnection>) -> wasmtime::Result<()> {

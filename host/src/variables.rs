@@ -102,6 +102,11 @@ name = "t"
 token = { required = true, secret = true }
 base = { default = "https://graph.facebook.com" }
 version = { default = "v25.0" }
+[[trigger.http]]
+route = "/..."
+component = "a"
+[component.a]
+source = "a.wasm"
 "#,
             PathBuf::from("."),
         )

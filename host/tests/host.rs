@@ -362,3 +362,55 @@ fn a_manifest_dependency_matching_no_import_fails_at_start_up() {
     };
     assert!(err.contains("chatbot:other"), "{err}");
 }
+
+/// Spin's SQLite model (`--sqlite-mode plain`: a new connection for every open, the file in
+/// the rollback journal until the app switches it, rusqlite's default busy handler, nothing
+/// pooled) under 200 concurrent webhooks to the real app: the app's own write-ahead-log
+/// switch, busy timeout and retries answer every customer exactly once, with no error.
+#[test]
+fn the_app_on_spins_sqlite_model_answers_200_concurrent_webhooks_exactly_once() {
+    let graph = e2e::FakeGraph::start();
+    let state = temp_dir("plain-sqlite");
+    let database = state.join("sqlite_db.db");
+    let host = HostProcess::start(HostOptions {
+        binary: PathBuf::from(env!("CARGO_BIN_EXE_host")),
+        manifest: workspace_root().join("spin.toml"),
+        state_dir: state.clone(),
+        args: vec!["--sqlite-mode".into(), "plain".into()],
+        cache_dir: Some(shared_cache_dir()),
+        env: vec![
+            ("SPIN_VARIABLE_META_APP_SECRET", "plain-secret".into()),
+            ("SPIN_VARIABLE_META_VERIFY_TOKEN", "plain-verify".into()),
+            ("SPIN_VARIABLE_DESK_ADMIN_TOKEN", "plain-admin".into()),
+            ("SPIN_VARIABLE_GRAPH_API_BASE", graph.base_url.clone()),
+            ("SPIN_VARIABLE_MESSENGER_PAGE_TOKEN", "page-token".into()),
+        ],
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let journal = |path: &std::path::Path| -> String {
+        rusqlite::Connection::open(path)
+            .and_then(|c| c.query_row("PRAGMA journal_mode", [], |row| row.get(0)))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    assert!(
+        !database.exists() || journal(&database) == "delete",
+        "in plain mode the host leaves the database as spin up does"
+    );
+    e2e::concurrent_webhooks_are_answered_exactly_once(
+        &host.base_url,
+        "plain-secret",
+        &graph,
+        200,
+        "P",
+    );
+    assert_eq!(
+        journal(&database),
+        "wal",
+        "the app switched the file itself"
+    );
+    let log = host.log();
+    assert!(
+        !log.contains("database is locked") && !log.contains(" 500 "),
+        "no request failed: {log}"
+    );
+}

@@ -6,7 +6,6 @@ use component_shell::bot::{self, SpinDb};
 use component_shell::{json, json_error, variable};
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
-use store::Database;
 use store::desk::Claim;
 
 /// How many problem rows the outbox view lists.
@@ -27,7 +26,14 @@ struct Actor {
 }
 
 #[http_component]
-async fn handle(req: Request) -> Response {
+async fn handle(incoming: spin_sdk::http::IncomingRequest) -> Response {
+    match component_shell::read_request(incoming).await {
+        Ok(req) => serve(req).await,
+        Err(response) => response,
+    }
+}
+
+async fn serve(req: Request) -> Response {
     let path = req.path().trim_end_matches('/').to_string();
     if !path.starts_with("/api/desk") && path != "/metrics" {
         return inbox_page(&path);
@@ -594,27 +600,13 @@ fn conflict(holder: &str) -> Response {
     )
 }
 
-/// Runs `work` in one write transaction; a database error rolls back and answers 500.
+/// Runs `work` in one write transaction (retried while the database is busy); a database
+/// error rolls back and answers 500, and so does a refusal, with its own answer.
 fn in_transaction<T>(
     db: &SpinDb,
-    work: impl FnOnce() -> Result<Result<T, Response>, store::DbError>,
+    work: impl FnMut() -> Result<Result<T, Response>, store::DbError>,
 ) -> Result<T, Response> {
-    db.execute("BEGIN IMMEDIATE", &[])
-        .map_err(|e| db_error(&e))?;
-    match work() {
-        Ok(Ok(value)) => {
-            db.execute("COMMIT", &[]).map_err(|e| db_error(&e))?;
-            Ok(value)
-        }
-        Ok(Err(response)) => {
-            let _ = db.execute("ROLLBACK", &[]);
-            Err(response)
-        }
-        Err(e) => {
-            let _ = db.execute("ROLLBACK", &[]);
-            Err(db_error(&e))
-        }
-    }
+    store::transaction_or_rollback(db, work).map_err(|e| db_error(&e))?
 }
 
 fn claim(db: &SpinDb, id: i64, actor: &Actor) -> Answer {

@@ -4,11 +4,12 @@
 //! spin-sdk: JSON error bodies, reading variables, the webhook route (handshake + signature)
 //! and the `chatbot:nlu` import that channel components are composed with.
 
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response};
 use webhook::{SIGNATURE_HEADER, SignatureChecker, verify_subscription};
 
 pub mod bot;
 pub mod db;
+pub mod delivery;
 
 /// Bindings for the `chatbot:nlu/analyzer` import, satisfied by the `nlu` component
 /// through `[component.<name>.dependencies]`.
@@ -35,6 +36,59 @@ pub async fn send_response(out: spin_sdk::http::ResponseOutparam, response: Resp
     if let Err(e) = out.set_with_body(outgoing, body).await {
         eprintln!("could not write the response body: {e:?}");
     }
+}
+
+/// The largest request body any component accepts: Meta's webhook deliveries and the desk's
+/// and web chat's JSON are far smaller. Enforced by the components themselves, since a
+/// runtime need not impose one (`spin up` does not).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Reads an incoming request, its body capped at [`MAX_BODY_BYTES`]: a declared
+/// `content-length` over the cap is refused before reading anything, and a body that grows
+/// over it (chunked, or lying about its length) is refused as soon as it does, so a large
+/// body is never buffered whole.
+///
+/// # Errors
+///
+/// The response to send instead: 413 for a body over the cap, 400 for one that cannot be
+/// read.
+pub async fn read_request(incoming: IncomingRequest) -> Result<Request, Response> {
+    use futures::StreamExt;
+    let too_large = || {
+        json_error(
+            413,
+            &format!("request body larger than {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    let headers = incoming.headers();
+    let declared = headers
+        .get("content-length")
+        .first()
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut request = Request::builder();
+    request
+        .method(incoming.method())
+        .uri(incoming.uri())
+        .headers(headers);
+    let mut body = Vec::new();
+    let mut chunks = incoming.into_body_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| {
+            json_error(
+                400,
+                &format!("cannot read the request body: {}", e.to_debug_string()),
+            )
+        })?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(request.body(body).build())
 }
 
 /// A JSON response: `{"error": message}` with the given status.

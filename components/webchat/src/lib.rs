@@ -1,12 +1,11 @@
 //! Web chat: `POST /api/chat` answers with the same policy and state as the Meta channels,
 //! synchronously; `GET /chat` serves a small page to try the bot by hand.
 
-use component_shell::bot;
-use component_shell::{json, json_error};
+use component_shell::bot::{self, SpinDb};
+use component_shell::{delivery, json, json_error};
 use serde::Deserialize;
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Method, Response};
 use spin_sdk::http_component;
-use store::Database;
 
 /// The longest message accepted, in characters.
 const MAX_TEXT_CHARS: usize = 4000;
@@ -22,39 +21,38 @@ struct ChatRequest {
 
 #[http_component]
 async fn handle(incoming: spin_sdk::http::IncomingRequest, out: spin_sdk::http::ResponseOutparam) {
-    use spin_sdk::http::conversions::TryFromIncomingRequest;
-
-    let req = match Request::try_from_incoming_request(incoming).await {
-        Ok(req) => req,
-        Err(_) => {
-            let response = json_error(400, "cannot read the request");
-            return component_shell::send_response(out, response).await;
-        }
-    };
     let started = std::time::Instant::now();
-    let response = route(&req);
+    let req = match component_shell::read_request(incoming).await {
+        Ok(req) => req,
+        Err(response) => return component_shell::send_response(out, response).await,
+    };
+    let (response, stored) = match (req.method(), req.path()) {
+        (Method::Post, "/api/chat") => chat(req.body(), started),
+        (method, path) => (route(method, path, req.query()), None),
+    };
     let status = *response.status();
-    let chat = *req.method() == Method::Post;
     component_shell::send_response(out, response).await;
-    // After answering: metrics, then deliver what is due (a new handoff's notification,
-    // earlier retries).
-    if chat && let Ok(db) = bot::open_db() {
-        bot::record_request(&db, "webchat", status, started.elapsed().as_secs_f64());
-        if status == 200 {
-            bot::deliver_due(&db).await;
+    // After answering: a new handoff's notification, then anything else due (earlier
+    // retries); a refused chat message is counted in the metrics.
+    match stored {
+        Some((db, leased)) => {
+            delivery::deliver_with_due(&db, leased).await;
         }
+        None if *req.method() == Method::Post => {
+            bot::record_rejected("webchat", status, started.elapsed().as_secs_f64());
+        }
+        None => {}
     }
 }
 
-fn route(req: &Request) -> Response {
-    match (req.method(), req.path()) {
+fn route(method: &Method, path: &str, query: &str) -> Response {
+    match (method, path) {
         (Method::Get, "/chat") => Response::builder()
             .status(200)
             .header("content-type", "text/html; charset=utf-8")
             .body(include_str!("chat.html"))
             .build(),
-        (Method::Post, "/api/chat") => chat(req.body()),
-        (Method::Get, "/api/chat") => since(req.query()),
+        (Method::Get, "/api/chat") => since(query),
         _ => json_error(
             405,
             "use POST /api/chat, GET /api/chat?conversation_id=&customer_id=&after= (or GET /chat for the page)",
@@ -116,39 +114,72 @@ fn since(query: &str) -> Response {
     }
 }
 
-fn chat(body: &[u8]) -> Response {
+/// A chat message answered: the response, and the database with the outbox rows this
+/// request leased (a handoff's notification) when it was stored.
+type Answered = (Response, Option<(SpinDb, Vec<store::Delivery>)>);
+
+fn chat(body: &[u8], started: std::time::Instant) -> Answered {
     let request: ChatRequest = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => {
-            return json_error(
-                400,
-                &format!(
-                    "invalid request: {e}; expected {{\"customer_id\", \"text\", \"conversation_id\"?, \"payload\"?}}"
+            return (
+                json_error(
+                    400,
+                    &format!(
+                        "invalid request: {e}; expected {{\"customer_id\", \"text\", \"conversation_id\"?, \"payload\"?}}"
+                    ),
                 ),
+                None,
             );
         }
     };
+    if let Err(response) = check(&request) {
+        return (response, None);
+    }
+    let (shop, db) = match bot::shop_or_500().and_then(|shop| Ok((shop, bot::open_db()?))) {
+        Ok(found) => found,
+        Err(response) => return (response, None),
+    };
+    match converse(&db, shop, &request, started) {
+        Ok(Ok((body, leased))) => (json(200, &body), Some((db, leased))),
+        Ok(Err(response)) => (response, None),
+        Err(e) => {
+            eprintln!("webchat: could not store the message: {e}");
+            (
+                json_error(500, "could not store the message, please retry"),
+                None,
+            )
+        }
+    }
+}
+
+/// The request's fields within their limits.
+fn check(request: &ChatRequest) -> Result<(), Response> {
     let customer_id = request.customer_id.trim();
     if customer_id.is_empty() || customer_id.len() > 200 {
-        return json_error(400, "customer_id must be 1 to 200 characters");
+        return Err(json_error(400, "customer_id must be 1 to 200 characters"));
     }
     if request.text.trim().is_empty() {
-        return json_error(400, "text is empty");
+        return Err(json_error(400, "text is empty"));
     }
     if request.text.chars().count() > MAX_TEXT_CHARS {
-        return json_error(
+        return Err(json_error(
             413,
             &format!("text longer than {MAX_TEXT_CHARS} characters"),
-        );
+        ));
     }
-    let shop = match bot::shop_or_500() {
-        Ok(shop) => shop,
-        Err(response) => return response,
-    };
-    let db = match bot::open_db() {
-        Ok(db) => db,
-        Err(response) => return response,
-    };
+    Ok(())
+}
+
+/// One turn of a web chat conversation, stored in one transaction with its metrics; the
+/// answer's body is built from what the transaction wrote.
+fn converse(
+    db: &SpinDb,
+    shop: &'static replies::Shop,
+    request: &ChatRequest,
+    started: std::time::Instant,
+) -> Result<Result<(serde_json::Value, Vec<store::Delivery>), Response>, store::DbError> {
+    let customer_id = request.customer_id.trim();
     let kind = match &request.payload {
         Some(payload) => meta::EventKind::Payload {
             payload: payload.clone(),
@@ -156,22 +187,23 @@ fn chat(body: &[u8]) -> Response {
         },
         None => meta::EventKind::Text(request.text.clone()),
     };
-    let analysis = bot::analyze_event(&kind);
+    let mut nlu_metrics = store::metrics::Batch::default();
+    let analysis = bot::analyze_event(&kind, &mut nlu_metrics);
+    let crisis = bot::crisis_setting(db)?;
     let now = bot::now_ms();
-    let result = (|| -> Result<Result<serde_json::Value, Response>, store::DbError> {
-        db.execute("BEGIN IMMEDIATE", &[])?;
+    store::transaction_or_rollback(db, || {
+        let mut metrics = nlu_metrics.clone();
         let mut conversation = match &request.conversation_id {
             Some(id) => {
                 let found = id
                     .parse::<i64>()
                     .ok()
-                    .map(|id| store::conversation_by_id(&db, id))
+                    .map(|id| store::conversation_by_id(db, id))
                     .transpose()?
                     .flatten();
                 match found {
                     Some(c) if c.channel == "webchat" && c.customer_id == customer_id => c,
                     _ => {
-                        db.execute("ROLLBACK", &[])?;
                         return Ok(Err(json_error(
                             404,
                             "unknown conversation_id for this customer_id",
@@ -179,18 +211,40 @@ fn chat(body: &[u8]) -> Response {
                     }
                 }
             }
-            None => store::touch_conversation(&db, "webchat", customer_id, "web", None, now)?,
+            None => store::touch_conversation(db, "webchat", customer_id, "web", None, now)?,
         };
-        let turn = bot::converse(&db, shop, &mut conversation, &kind, analysis, now)?;
-        db.execute("COMMIT", &[])?;
+        let turn = bot::converse(
+            db,
+            shop,
+            &mut conversation,
+            &kind,
+            analysis.clone(),
+            &crisis,
+            now,
+            &mut metrics,
+        )?;
+        let leased = store::enqueue_all(
+            db,
+            conversation.id,
+            &Vec::from_iter(turn.notification.clone()),
+            now,
+            now + delivery::LEASE_MS,
+            conversation.last_customer_ms,
+        )?;
+        bot::count_request(
+            &mut metrics,
+            "webchat",
+            200,
+            started.elapsed().as_secs_f64(),
+        );
+        metrics.write(db)?;
         let top = turn
             .analysis
             .as_ref()
             .and_then(|a| a.intents.first().cloned());
-        let last_message_id = store::desk::last_message_id(&db, conversation.id)?;
-        Ok(Ok(serde_json::json!({
+        let body = serde_json::json!({
             "conversation_id": conversation.id.to_string(),
-            "last_message_id": last_message_id,
+            "last_message_id": turn.message_ids.iter().max(),
             "replies": turn.replies.iter().map(|r| {
                 let mut reply = serde_json::json!({ "text": r.text });
                 if !r.buttons.is_empty() {
@@ -202,15 +256,7 @@ fn chat(body: &[u8]) -> Response {
             "intent": top.as_ref().map(|(i, _)| i.clone()),
             "confidence": top.as_ref().map(|(_, c)| *c),
             "handoff": matches!(turn.decision.action, policy::Action::Handoff { .. }),
-        })))
-    })();
-    match result {
-        Ok(Ok(body)) => json(200, &body),
-        Ok(Err(response)) => response,
-        Err(e) => {
-            let _ = db.execute("ROLLBACK", &[]);
-            eprintln!("webchat: could not store the message: {e}");
-            json_error(500, "could not store the message, please retry")
-        }
-    }
+        });
+        Ok(Ok((body, leased)))
+    })
 }

@@ -52,7 +52,7 @@ pub fn create_agent(
         ),
         &[name.into(), token_hash.into(), now_ms.into()],
     )?;
-    first_agent(&rows).ok_or_else(|| DbError("insert returned no agent".into()))
+    first_agent(&rows).ok_or_else(|| DbError::new("insert returned no agent"))
 }
 
 /// Every agent, oldest first.
@@ -258,7 +258,7 @@ pub fn claim(
     match holder(db, conversation_id)? {
         Some(Some(holder)) if holder == agent => Ok(Claim::AlreadyYours),
         Some(Some(holder)) => Ok(Claim::TakenBy(holder)),
-        _ => Err(DbError("claim did not settle".into())),
+        _ => Err(DbError::new("claim did not settle")),
     }
 }
 

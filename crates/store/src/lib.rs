@@ -23,6 +23,9 @@ use std::fmt;
 pub mod desk;
 pub mod metrics;
 pub mod privacy;
+mod transaction;
+
+pub use transaction::{BUSY_DEADLINE, Retrying, transaction, transaction_or_rollback};
 
 /// A SQL value.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,13 +80,63 @@ impl From<Option<&str>> for Value {
     }
 }
 
+/// What kind of database error happened, which says what to do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Another connection holds the lock (`SQLITE_BUSY`, "database is locked"): try again
+    /// shortly ([`transaction`] and [`Retrying`] do).
+    Busy,
+    /// Anything else: the operation failed.
+    Other,
+}
+
 /// A database error, with the driver's message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DbError(pub String);
+pub struct DbError {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl DbError {
+    /// An error with the driver's message; its kind is read from the message (SQLite's
+    /// "database is locked" and its relatives are [`ErrorKind::Busy`]), since Spin's SQLite
+    /// interface reports errors as text.
+    pub fn new(message: impl Into<String>) -> Self {
+        let message = message.into();
+        let lower = message.to_ascii_lowercase();
+        let busy = [
+            "database is locked",
+            "database table is locked",
+            "database is busy",
+            "sqlite_busy",
+            "sqlite_locked",
+        ]
+        .iter()
+        .any(|needle| lower.contains(needle));
+        Self {
+            kind: if busy {
+                ErrorKind::Busy
+            } else {
+                ErrorKind::Other
+            },
+            message,
+        }
+    }
+
+    /// What kind of error this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The driver's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
 
 impl fmt::Display for DbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "database error: {}", self.0)
+        write!(f, "database error: {}", self.message)
     }
 }
 
@@ -98,6 +151,12 @@ pub trait Database {
     ///
     /// Whatever the driver reports.
     fn execute(&self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, DbError>;
+
+    /// Waits before trying a busy database again ([`transaction`], [`Retrying`]). Tests
+    /// override it to run without waiting.
+    fn pause(&self, duration: std::time::Duration) {
+        std::thread::sleep(duration);
+    }
 }
 
 /// Version 1 of the schema: the bot.
@@ -136,7 +195,7 @@ fn returned_id(rows: &[Vec<Value>]) -> Result<i64, DbError> {
     rows.first()
         .and_then(|r| r.first())
         .and_then(Value::as_i64)
-        .ok_or_else(|| DbError("insert returned no id".into()))
+        .ok_or_else(|| DbError::new("insert returned no id"))
 }
 
 /// Version 2: the agents' desk (agents, claims, notes, ratings).
@@ -178,8 +237,19 @@ const METRICS_SCHEMA: &[&str] = &[
         sum REAL NOT NULL, PRIMARY KEY (name, labels, bucket))",
 ];
 
+/// Version 5: the database file uses SQLite's write-ahead log. Nothing to create: the
+/// switch happens in [`migrate`] before any migration runs (it cannot happen inside a
+/// transaction); this version makes databases created before it switch too.
+const WAL_SCHEMA: &[&str] = &[];
+
 /// The migrations in order; version `n` is `MIGRATIONS[n - 1]`.
-const MIGRATIONS: &[&[&str]] = &[SCHEMA, DESK_SCHEMA, OPERATIONS_SCHEMA, METRICS_SCHEMA];
+const MIGRATIONS: &[&[&str]] = &[
+    SCHEMA,
+    DESK_SCHEMA,
+    OPERATIONS_SCHEMA,
+    METRICS_SCHEMA,
+    WAL_SCHEMA,
+];
 
 /// The schema version this code needs.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -196,6 +266,12 @@ fn schema_version(db: &impl Database) -> Option<i64> {
 /// at the start of every request); otherwise the missing migrations in one transaction, so
 /// two instances starting at once apply each exactly once.
 ///
+/// Before migrating it switches the database file to SQLite's write-ahead log, which the
+/// file keeps: readers then never wait for the writer, and a commit is one append. The app
+/// does this itself because a runtime need not (`spin up` creates the file with the
+/// rollback journal). A database that cannot switch (a remote libSQL database manages its
+/// own journal) stays as it is.
+///
 /// # Errors
 ///
 /// A database error.
@@ -203,8 +279,12 @@ pub fn migrate(db: &impl Database) -> Result<(), DbError> {
     if schema_version(db) == Some(SCHEMA_VERSION) {
         return Ok(());
     }
-    db.execute("BEGIN IMMEDIATE", &[])?;
-    let result = (|| {
+    if let Err(e) = db.execute("PRAGMA journal_mode = WAL", &[])
+        && e.kind() == ErrorKind::Busy
+    {
+        return Err(e);
+    }
+    transaction(db, || {
         db.execute(
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL DEFAULT 0)",
             &[],
@@ -224,14 +304,7 @@ pub fn migrate(db: &impl Database) -> Result<(), DbError> {
             )?;
         }
         Ok(())
-    })();
-    match result {
-        Ok(()) => db.execute("COMMIT", &[]).map(|_| ()),
-        Err(e) => {
-            let _ = db.execute("ROLLBACK", &[]);
-            Err(e)
-        }
-    }
+    })
 }
 
 /// Claims a platform message id: `true` the first time, `false` for every redelivery, also
@@ -284,7 +357,7 @@ pub struct Conversation {
 pub(crate) const CONVERSATION_COLUMNS: &str = "id, channel, customer_id, business_id, customer_name, language, status, misses, out_of_scope_streak, last_customer_ms, awaiting_rating";
 
 pub(crate) fn conversation_from(row: &[Value]) -> Result<Conversation, DbError> {
-    let bad = || DbError("unexpected conversation row".into());
+    let bad = || DbError::new("unexpected conversation row");
     let text = |i: usize| row.get(i).and_then(Value::as_text).map(str::to_string);
     let int = |i: usize| row.get(i).and_then(Value::as_i64).ok_or_else(bad);
     Ok(Conversation {
@@ -329,7 +402,7 @@ pub fn touch_conversation(
         &[channel.into(), customer_id.into(), business_id.into(), customer_name.into(), now_ms.into(), now_ms.into()],
     )?;
     rows.first().map_or_else(
-        || Err(DbError("upsert returned no row".into())),
+        || Err(DbError::new("upsert returned no row")),
         |r| conversation_from(r),
     )
 }
@@ -397,23 +470,78 @@ pub fn add_message(
     message: &NewMessage<'_>,
     now_ms: i64,
 ) -> Result<i64, DbError> {
+    add_messages(db, conversation_id, std::slice::from_ref(message), now_ms)?
+        .first()
+        .copied()
+        .ok_or_else(|| DbError::new("insert returned no id"))
+}
+
+/// `VALUES (?, ?), (?, ?), ...`: `rows` groups of `columns` placeholders.
+pub(crate) fn placeholders(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
+}
+
+/// Appends messages to a conversation's transcript in one statement, in order; returns
+/// their ids in the same order.
+///
+/// # Errors
+///
+/// A database error.
+pub fn add_messages(
+    db: &impl Database,
+    conversation_id: i64,
+    messages: &[NewMessage<'_>],
+    now_ms: i64,
+) -> Result<Vec<i64>, DbError> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
     let real = |v: Option<f64>| v.map_or(Value::Null, Value::Real);
+    let params: Vec<Value> = messages
+        .iter()
+        .flat_map(|message| {
+            [
+                conversation_id.into(),
+                message.direction.into(),
+                message.author.into(),
+                message.text.into(),
+                message.intent.into(),
+                real(message.confidence),
+                real(message.anger),
+                message.language.into(),
+                now_ms.into(),
+            ]
+        })
+        .collect();
     let rows = db.execute(
-        "INSERT INTO messages (conversation_id, direction, author, text, intent, confidence, anger, language, created_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        &[
-            conversation_id.into(),
-            message.direction.into(),
-            message.author.into(),
-            message.text.into(),
-            message.intent.into(),
-            real(message.confidence),
-            real(message.anger),
-            message.language.into(),
-            now_ms.into(),
-        ],
+        &format!(
+            "INSERT INTO messages (conversation_id, direction, author, text, intent, confidence, anger, language, created_ms)
+             VALUES {} RETURNING id",
+            placeholders(messages.len(), 9)
+        ),
+        &params,
     )?;
-    returned_id(&rows)
+    let mut ids = rows
+        .iter()
+        .map(|row| returned_id(std::slice::from_ref(row)))
+        .collect::<Result<Vec<_>, _>>()?;
+    ids.sort_unstable();
+    if ids.len() != messages.len() {
+        return Err(DbError::new("insert returned too few ids"));
+    }
+    Ok(ids)
+}
+
+/// A request waiting in the outbox to be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutbox {
+    /// `messenger`, `whatsapp`, or `notify` (a handoff notification).
+    pub channel: String,
+    /// Where it goes: `me` for Messenger, the WhatsApp phone number id, or a URL.
+    pub target: String,
+    /// The JSON body.
+    pub body: String,
 }
 
 /// Queues a Graph API request for delivery. `target` says where it goes (for example the
@@ -430,23 +558,84 @@ pub fn enqueue(
     body: &str,
     now_ms: i64,
 ) -> Result<i64, DbError> {
-    let rows = db.execute(
-        "INSERT INTO outbox (conversation_id, channel, target, body, next_attempt_ms, created_ms)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        &[
-            conversation_id.into(),
-            channel.into(),
-            target.into(),
-            body.into(),
-            now_ms.into(),
-            now_ms.into(),
-        ],
+    let row = NewOutbox {
+        channel: channel.to_string(),
+        target: target.to_string(),
+        body: body.to_string(),
+    };
+    enqueue_all(db, conversation_id, &[row], now_ms, 0, 0)?
+        .first()
+        .map(|delivery| delivery.id)
+        .ok_or_else(|| DbError::new("insert returned no id"))
+}
+
+/// Queues requests for one conversation in one statement. With `lease_until_ms` in the
+/// future the rows are reserved for the caller, who sends them itself right after the
+/// transaction (no other sender takes them until then; if the caller dies, they are sent
+/// after the lease). Returns them as [`Delivery`]s, in order; `last_customer_ms` is the
+/// conversation's, for the messaging-window check.
+///
+/// # Errors
+///
+/// A database error.
+pub fn enqueue_all(
+    db: &impl Database,
+    conversation_id: i64,
+    rows: &[NewOutbox],
+    now_ms: i64,
+    lease_until_ms: i64,
+    last_customer_ms: i64,
+) -> Result<Vec<Delivery>, DbError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let params: Vec<Value> = rows
+        .iter()
+        .flat_map(|row| {
+            [
+                conversation_id.into(),
+                row.channel.as_str().into(),
+                row.target.as_str().into(),
+                row.body.as_str().into(),
+                now_ms.into(),
+                now_ms.into(),
+                lease_until_ms.into(),
+            ]
+        })
+        .collect();
+    let returned = db.execute(
+        &format!(
+            "INSERT INTO outbox (conversation_id, channel, target, body, next_attempt_ms, created_ms, lease_until_ms)
+             VALUES {} RETURNING id",
+            placeholders(rows.len(), 7)
+        ),
+        &params,
     )?;
-    returned_id(&rows)
+    let mut ids = returned
+        .iter()
+        .map(|row| returned_id(std::slice::from_ref(row)))
+        .collect::<Result<Vec<_>, _>>()?;
+    ids.sort_unstable();
+    if ids.len() != rows.len() {
+        return Err(DbError::new("insert returned too few ids"));
+    }
+    Ok(ids
+        .into_iter()
+        .zip(rows)
+        .map(|(id, row)| Delivery {
+            id,
+            conversation_id,
+            channel: row.channel.clone(),
+            target: row.target.clone(),
+            body: row.body.clone(),
+            attempts: 0,
+            last_customer_ms,
+        })
+        .collect())
 }
 
 /// An outbox row claimed for one delivery attempt.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     /// Row id.
     pub id: i64,
@@ -460,6 +649,23 @@ pub struct Delivery {
     pub body: String,
     /// Attempts before this one.
     pub attempts: i64,
+    /// When the conversation's customer last wrote (the messaging window starts there).
+    pub last_customer_ms: i64,
+}
+
+/// Whether any delivery is due now (a read, so that a request with nothing to deliver
+/// takes no write lock).
+///
+/// # Errors
+///
+/// A database error.
+pub fn any_due(db: &impl Database, now_ms: i64) -> Result<bool, DbError> {
+    Ok(!db
+        .execute(
+            "SELECT 1 FROM outbox WHERE state = 'pending' AND next_attempt_ms <= ? AND lease_until_ms <= ? LIMIT 1",
+            &[now_ms.into(), now_ms.into()],
+        )?
+        .is_empty())
 }
 
 /// Claims up to `limit` due deliveries for `lease_ms` (another instance will not take them
@@ -467,7 +673,8 @@ pub struct Delivery {
 ///
 /// # Errors
 ///
-/// A database error.
+/// A database error, also for a claimed row that does not decode (it stays leased and is
+/// tried again after the lease).
 pub fn claim_due(
     db: &impl Database,
     now_ms: i64,
@@ -478,42 +685,34 @@ pub fn claim_due(
         "UPDATE outbox SET lease_until_ms = ?
          WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_ms <= ? AND lease_until_ms <= ?
                       ORDER BY id LIMIT ?)
-         RETURNING id, channel, target, body, attempts, conversation_id",
+         RETURNING id, channel, target, body, attempts, conversation_id,
+                   (SELECT last_customer_ms FROM conversations WHERE conversations.id = outbox.conversation_id)",
         &[(now_ms + lease_ms).into(), now_ms.into(), now_ms.into(), limit.into()],
     )?;
-    let mut out: Vec<Delivery> = rows
+    let mut out = rows
         .iter()
-        .filter_map(|r| {
-            Some(Delivery {
-                id: r.first()?.as_i64()?,
-                channel: r.get(1)?.as_text()?.to_string(),
-                target: r.get(2)?.as_text()?.to_string(),
-                body: r.get(3)?.as_text()?.to_string(),
-                attempts: r.get(4)?.as_i64()?,
-                conversation_id: r.get(5)?.as_i64()?,
+        .map(|r| {
+            let bad = || DbError::new("unexpected outbox row");
+            let text = |i: usize| {
+                r.get(i)
+                    .and_then(Value::as_text)
+                    .map(str::to_string)
+                    .ok_or_else(bad)
+            };
+            let int = |i: usize| r.get(i).and_then(Value::as_i64).ok_or_else(bad);
+            Ok(Delivery {
+                id: int(0)?,
+                channel: text(1)?,
+                target: text(2)?,
+                body: text(3)?,
+                attempts: int(4)?,
+                conversation_id: int(5)?,
+                last_customer_ms: int(6)?,
             })
         })
-        .collect();
+        .collect::<Result<Vec<Delivery>, DbError>>()?;
     out.sort_by_key(|d| d.id);
     Ok(out)
-}
-
-/// When the customer of a conversation last wrote (ms since the epoch; 0 if unknown): the
-/// platforms' 24-hour messaging window starts there.
-///
-/// # Errors
-///
-/// A database error.
-pub fn last_customer_ms(db: &impl Database, conversation_id: i64) -> Result<i64, DbError> {
-    Ok(db
-        .execute(
-            "SELECT last_customer_ms FROM conversations WHERE id = ?",
-            &[conversation_id.into()],
-        )?
-        .first()
-        .and_then(|r| r.first())
-        .and_then(Value::as_i64)
-        .unwrap_or(0))
 }
 
 /// The outcome of one delivery attempt.
@@ -568,6 +767,42 @@ pub fn record_outcome(
             &[attempts.into(), error.as_str().into(), delivery.id.into()],
         ),
     }?;
+    Ok(())
+}
+
+/// Records the outcomes of a delivery run: the sent rows with one statement, the others
+/// one by one (see [`record_outcome`]).
+///
+/// # Errors
+///
+/// A database error.
+pub fn record_outcomes(
+    db: &impl Database,
+    outcomes: &[(Delivery, Outcome)],
+    now_ms: i64,
+    backoff_base_ms: i64,
+) -> Result<(), DbError> {
+    let sent: Vec<Value> = outcomes
+        .iter()
+        .filter(|(_, outcome)| *outcome == Outcome::Sent)
+        .map(|(delivery, _)| delivery.id.into())
+        .collect();
+    if !sent.is_empty() {
+        let mut params = vec![Value::from(now_ms)];
+        let ids = vec!["?"; sent.len()].join(", ");
+        params.extend(sent);
+        db.execute(
+            &format!(
+                "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_ms = ?, lease_until_ms = 0, last_error = NULL WHERE id IN ({ids})"
+            ),
+            &params,
+        )?;
+    }
+    for (delivery, outcome) in outcomes {
+        if *outcome != Outcome::Sent {
+            record_outcome(db, delivery, outcome, now_ms, backoff_base_ms)?;
+        }
+    }
     Ok(())
 }
 

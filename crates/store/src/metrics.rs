@@ -28,7 +28,100 @@ fn label_text(labels: Labels<'_>) -> String {
         .join(",")
 }
 
-/// Adds `delta` to a counter.
+/// Metric updates collected during a request and written together, inside the request's
+/// own transaction: at most two statements however many series changed.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Batch {
+    counters: BTreeMap<(String, String), f64>,
+    /// (name, labels, bucket) → (count, sum).
+    buckets: BTreeMap<(String, String, i64), (i64, f64)>,
+}
+
+impl Batch {
+    /// Adds `delta` to a counter.
+    pub fn count(&mut self, name: &str, labels: Labels<'_>, delta: f64) {
+        *self
+            .counters
+            .entry((name.to_string(), label_text(labels)))
+            .or_default() += delta;
+    }
+
+    /// Records one observation (seconds) in a latency histogram ([`LATENCY_BUCKETS`]).
+    pub fn observe(&mut self, name: &str, labels: Labels<'_>, seconds: f64) {
+        let bucket = LATENCY_BUCKETS
+            .iter()
+            .position(|le| seconds <= *le)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        let entry = self
+            .buckets
+            .entry((name.to_string(), label_text(labels), bucket as i64))
+            .or_default();
+        entry.0 += 1;
+        entry.1 += seconds;
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.counters.is_empty() && self.buckets.is_empty()
+    }
+
+    /// Writes everything recorded (two upserts at most).
+    ///
+    /// # Errors
+    ///
+    /// A database error.
+    pub fn write(&self, db: &impl Database) -> Result<(), DbError> {
+        if !self.counters.is_empty() {
+            let params: Vec<Value> = self
+                .counters
+                .iter()
+                .flat_map(|((name, labels), delta)| {
+                    [
+                        name.as_str().into(),
+                        labels.as_str().into(),
+                        Value::Real(*delta),
+                    ]
+                })
+                .collect();
+            db.execute(
+                &format!(
+                    "INSERT INTO metric_counters (name, labels, value) VALUES {}
+                     ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value",
+                    crate::placeholders(self.counters.len(), 3)
+                ),
+                &params,
+            )?;
+        }
+        if !self.buckets.is_empty() {
+            // One row per (histogram, bucket): the non-cumulative count; rendering
+            // accumulates.
+            let params: Vec<Value> = self
+                .buckets
+                .iter()
+                .flat_map(|((name, labels, bucket), (count, sum))| {
+                    [
+                        name.as_str().into(),
+                        labels.as_str().into(),
+                        (*bucket).into(),
+                        (*count).into(),
+                        Value::Real(*sum),
+                    ]
+                })
+                .collect();
+            db.execute(
+                &format!(
+                    "INSERT INTO metric_histograms (name, labels, bucket, count, sum) VALUES {}
+                     ON CONFLICT (name, labels, bucket) DO UPDATE SET count = count + excluded.count, sum = sum + excluded.sum",
+                    crate::placeholders(self.buckets.len(), 5)
+                ),
+                &params,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds `delta` to a counter, at once (see [`Batch`] to write several together).
 ///
 /// # Errors
 ///
@@ -39,19 +132,12 @@ pub fn count(
     labels: Labels<'_>,
     delta: f64,
 ) -> Result<(), DbError> {
-    db.execute(
-        "INSERT INTO metric_counters (name, labels, value) VALUES (?, ?, ?)
-         ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value",
-        &[
-            name.into(),
-            label_text(labels).as_str().into(),
-            Value::Real(delta),
-        ],
-    )?;
-    Ok(())
+    let mut batch = Batch::default();
+    batch.count(name, labels, delta);
+    batch.write(db)
 }
 
-/// Records one observation (seconds) in a latency histogram ([`LATENCY_BUCKETS`]).
+/// Records one observation (seconds) in a latency histogram, at once.
 ///
 /// # Errors
 ///
@@ -62,18 +148,9 @@ pub fn observe(
     labels: Labels<'_>,
     seconds: f64,
 ) -> Result<(), DbError> {
-    let labels = label_text(labels);
-    let bucket = LATENCY_BUCKETS
-        .iter()
-        .position(|le| seconds <= *le)
-        .unwrap_or(LATENCY_BUCKETS.len());
-    // One row per (histogram, bucket): the non-cumulative count; rendering accumulates.
-    db.execute(
-        "INSERT INTO metric_histograms (name, labels, bucket, count, sum) VALUES (?, ?, ?, 1, ?)
-         ON CONFLICT (name, labels, bucket) DO UPDATE SET count = count + 1, sum = sum + excluded.sum",
-        &[name.into(), labels.as_str().into(), (bucket as i64).into(), Value::Real(seconds)],
-    )?;
-    Ok(())
+    let mut batch = Batch::default();
+    batch.observe(name, labels, seconds);
+    batch.write(db)
 }
 
 /// A gauge computed at scrape time.

@@ -8,7 +8,7 @@ struct Sqlite(rusqlite::Connection);
 
 impl Database for Sqlite {
     fn execute(&self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, DbError> {
-        let err = |e: rusqlite::Error| DbError(e.to_string());
+        let err = |e: rusqlite::Error| DbError::new(e.to_string());
         let mut stmt = self.0.prepare_cached(sql).map_err(err)?;
         let params: Vec<rusqlite::types::Value> = params
             .iter()
@@ -154,11 +154,10 @@ fn the_outbox_retries_with_back_off_and_keeps_failures() {
     let claimed = store::claim_due(&db, 0, 30_000, 10).unwrap();
     assert_eq!(claimed.iter().map(|d| d.id).collect::<Vec<_>>(), vec![a, b]);
     assert_eq!(claimed[0].conversation_id, conversation.id);
-    assert_eq!(store::last_customer_ms(&db, conversation.id).unwrap(), 0);
-    assert_eq!(
-        store::last_customer_ms(&db, 12345).unwrap(),
-        0,
-        "unknown conversation"
+    assert_eq!(claimed[0].last_customer_ms, 0, "the conversation's");
+    assert!(
+        store::any_due(&db, 0).is_ok_and(|due| !due),
+        "nothing due while leased"
     );
     assert!(
         store::claim_due(&db, 1, 30_000, 10).unwrap().is_empty(),
@@ -199,6 +198,33 @@ fn the_outbox_retries_with_back_off_and_keeps_failures() {
     assert_eq!(
         problems[0].last_error.as_deref(),
         Some("HTTP 400: (#100) invalid recipient")
+    );
+
+    // Rows queued leased by their sender are not taken by others until the lease ends, and
+    // one statement records a run's sent rows.
+    let rows = [("{\"d\":1}", "me"), ("{\"e\":1}", "me")].map(|(body, target)| store::NewOutbox {
+        channel: "messenger".into(),
+        target: target.into(),
+        body: body.into(),
+    });
+    let leased = store::enqueue_all(&db, conversation.id, &rows, 50_000, 80_000, 42).unwrap();
+    assert_eq!(leased.len(), 2);
+    assert!(leased[0].id < leased[1].id);
+    assert_eq!(
+        (leased[1].body.as_str(), leased[1].last_customer_ms),
+        ("{\"e\":1}", 42)
+    );
+    assert!(
+        store::claim_due(&db, 60_000, 30_000, 10)
+            .unwrap()
+            .is_empty()
+    );
+    let outcomes: Vec<(store::Delivery, Outcome)> =
+        leased.into_iter().map(|d| (d, Outcome::Sent)).collect();
+    store::record_outcomes(&db, &outcomes, 60_000, 2_000).unwrap();
+    assert_eq!(
+        store::outbox_counts(&db).unwrap(),
+        vec![("failed".to_string(), 1), ("sent".to_string(), 3)]
     );
 
     // A lease that expires (the instance died mid-attempt) makes the row due again.

@@ -57,12 +57,9 @@ fn post(app: &App, token: &str, path: &str, body: Value) -> Reply {
     app.post_auth(path, token, &body)
 }
 
-#[test]
 fn auth_agents_and_errors() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let app = App::start_with_graph(&graph);
     for reply in [
         e2e::get(&app.url("/api/desk/queue")),
         app.get_auth("/api/desk/queue", "wrong"),
@@ -168,12 +165,9 @@ fn auth_agents_and_errors() {
     assert!(bad.json()["error"].is_string());
 }
 
-#[test]
 fn two_agents_claim_at_once_and_exactly_one_wins() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let app = App::start_with_graph(&graph);
     let (_, anna) = new_agent(&app, "Anna");
     let (_, bela) = new_agent(&app, "Béla");
     for round in 0..5 {
@@ -202,12 +196,9 @@ fn two_agents_claim_at_once_and_exactly_one_wins() {
     }
 }
 
-#[test]
 fn an_agent_replies_through_the_channel_transfers_and_resolves_and_the_rating_is_recorded() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let app = App::start_with_graph(&graph);
     let (_, anna) = new_agent(&app, "Anna");
     let (bela_id, bela) = new_agent(&app, "Béla");
     say(&app, "PSID-H1", "m.h1", "Chcę rozmawiać z konsultantem");
@@ -379,12 +370,9 @@ fn an_agent_replies_through_the_channel_transfers_and_resolves_and_the_rating_is
     );
 }
 
-#[test]
 fn stats_on_a_scripted_scenario() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let app = App::start_with_graph(&graph);
     let from = now_ms() - 1_000;
     // Three FAQ conversations the bot contains, one angry customer handed off and resolved
     // with a 5, one explicit request still waiting.
@@ -460,18 +448,15 @@ fn stats_on_a_scripted_scenario() {
     assert_eq!(before["overall"]["conversations"], 0, "{before}");
 }
 
-#[test]
 fn a_new_handoff_is_posted_to_the_notify_url_and_retried() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph_and(
+    let app = App::start_with_graph_and(
         &graph,
         vec![(
             "SPIN_VARIABLE_HANDOFF_NOTIFY_URL",
             format!("{}/notify/handoffs", graph.base_url),
         )],
-    ) else {
-        return;
-    };
+    );
     // The notification is queued before the acknowledgement; its first attempt fails.
     graph.fail_next(&[503]);
     say(
@@ -537,12 +522,9 @@ fn a_new_handoff_is_posted_to_the_notify_url_and_retried() {
     );
 }
 
-#[test]
 fn after_24_hours_an_agents_messenger_reply_carries_the_human_agent_tag() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let app = App::start_with_graph(&graph);
     // The customer asked for a person two days ago (delivered only now): the bot's own
     // acknowledgement may not go out any more, but an agent may answer for 7 days.
     let two_days_ago = now_ms() - 2 * 24 * 3_600_000;
@@ -578,4 +560,15 @@ fn after_24_hours_an_agents_messenger_reply_carries_the_human_agent_tag() {
             .contains("24-hour"),
         "{outbox}"
     );
+}
+
+e2e::tests! {
+    own_app: [
+        auth_agents_and_errors,
+        two_agents_claim_at_once_and_exactly_one_wins,
+        an_agent_replies_through_the_channel_transfers_and_resolves_and_the_rating_is_recorded,
+        stats_on_a_scripted_scenario,
+        a_new_handoff_is_posted_to_the_notify_url_and_retried,
+        after_24_hours_an_agents_messenger_reply_carries_the_human_agent_tag,
+    ],
 }

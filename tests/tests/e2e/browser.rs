@@ -5,30 +5,21 @@
 //! default `target/test-state/inbox.png`; docs/inbox.png is one such run).
 //!
 //! Without Chromium or the npm packages the test fails on CI (`CI` set) and is skipped
-//! loudly elsewhere.
+//! (reported as ignored, with the reason) elsewhere.
 
 use e2e::{App, FakeGraph, workspace_root};
 use serde_json::json;
 use std::process::Command;
 
-#[test]
 fn an_agent_works_a_conversation_in_the_inbox_in_chromium() {
     let root = workspace_root();
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let driver = root.join("tests/browser/node_modules/playwright-core");
-    if !std::path::Path::new(&chromium).exists() || !driver.exists() {
-        let message = format!(
-            "\n\n!!! BROWSER TEST NOT RUN: Chromium ({chromium}) or playwright-core ({}) is missing.\n!!! Run scripts/setup (it installs Debian's chromium and the npm packages).\n",
-            driver.display()
-        );
-        assert!(std::env::var("CI").is_err(), "{message}");
-        eprintln!("{message}");
-        return;
+    // Skipped (reported as ignored) without them, except on CI: see `e2e::Needs`.
+    if let Some(missing) = e2e::browser_missing() {
+        panic!("{missing}");
     }
+    let chromium = e2e::chromium();
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let app = App::start_with_graph(&graph);
     // A small scene: two answered questions and three customers waiting for a person.
     for (i, (name, text)) in [
         ("Lena Fischer", "How much does shipping cost?"),
@@ -134,4 +125,10 @@ fn an_agent_works_a_conversation_in_the_inbox_in_chromium() {
                 && r.body.to_string().contains("CSAT:5")),
         "the rating question with 1-5: {sent:?}"
     );
+}
+
+e2e::tests! {
+    own_app_and_browser: [
+        an_agent_works_a_conversation_in_the_inbox_in_chromium,
+    ],
 }

@@ -1,4 +1,4 @@
-//! The bot end to end on the local host, with a fake Graph API: answers in the customer's
+//! The bot end to end, with a fake Graph API: answers in the customer's
 //! language, exactly once per message, retried when the Graph API fails. (Skipped under
 //! `APP_URL`: the suite cannot point that app's Graph API at its fake.)
 
@@ -12,12 +12,9 @@ fn whatsapp_event(id: &str, from: &str, text: &str) -> String {
     e2e::whatsapp_text(id, from, "Anna", text)
 }
 
-#[test]
 fn a_messenger_question_is_answered_once_even_when_redelivered() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let app = App::start_with_graph(&graph);
     let body = messenger_event("m.1", "PSID-1", "How much does shipping cost?", now_ms());
     for _ in 0..3 {
         let reply = app.post_signed("/webhooks/messenger", &body);
@@ -54,12 +51,9 @@ fn a_messenger_question_is_answered_once_even_when_redelivered() {
     );
 }
 
-#[test]
 fn a_whatsapp_question_in_hungarian_gets_a_hungarian_answer() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let app = App::start_with_graph(&graph);
     let reply = app.post_signed(
         "/webhooks/whatsapp",
         &whatsapp_event("wamid.1", "36301234567", "Mennyi a szállítási díj?"),
@@ -88,12 +82,9 @@ fn a_whatsapp_question_in_hungarian_gets_a_hungarian_answer() {
     );
 }
 
-#[test]
 fn a_failed_delivery_is_kept_and_retried_on_a_later_request() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let app = App::start_with_graph(&graph);
     graph.fail_next(&[503]);
     let first = messenger_event("m.10", "PSID-2", "do you ship to Norway?", now_ms());
     assert_eq!(app.post_signed("/webhooks/messenger", &first).status, 200);
@@ -110,12 +101,9 @@ fn a_failed_delivery_is_kept_and_retried_on_a_later_request() {
     );
 }
 
-#[test]
 fn malformed_payloads_with_a_valid_signature_are_400() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let app = App::start_with_graph(&graph);
     for (path, body) in [
         ("/webhooks/messenger", "{not json"),
         ("/webhooks/whatsapp", r#"{"object":"page","entry":[]}"#),
@@ -127,12 +115,9 @@ fn malformed_payloads_with_a_valid_signature_are_400() {
     assert!(graph.requests().is_empty());
 }
 
-#[test]
 fn an_angry_customer_is_handed_off_with_an_estimated_wait_and_the_bot_goes_silent() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let app = App::start_with_graph(&graph);
     let angry = messenger_event(
         "m.20",
         "PSID-3",
@@ -165,12 +150,9 @@ fn an_angry_customer_is_handed_off_with_an_estimated_wait_and_the_bot_goes_silen
     assert_eq!(graph.requests().len(), 1, "{:?}", graph.requests());
 }
 
-#[test]
 fn the_webhook_answers_at_once_even_when_the_graph_api_hangs() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let app = App::start_with_graph(&graph);
     // Warm up (the first request may compile or open the database).
     assert_eq!(
         app.post_signed(
@@ -196,12 +178,9 @@ fn the_webhook_answers_at_once_even_when_the_graph_api_hangs() {
     assert_eq!(graph.wait_for(2).len(), 2, "the reply is still delivered");
 }
 
-#[test]
 fn no_reply_is_sent_outside_the_24_hour_window() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let app = App::start_with_graph(&graph);
     // A message sent two days ago, delivered only now.
     let stale = messenger_event(
         "m.40",
@@ -218,12 +197,9 @@ fn no_reply_is_sent_outside_the_24_hour_window() {
     assert_eq!(graph.wait_for(1).len(), 1);
 }
 
-#[test]
 fn several_events_in_one_post_including_a_non_text_message() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let app = App::start_with_graph(&graph);
     let now = now_ms();
     let event = |psid: &str, mid: &str, message: serde_json::Value| {
         let mut message = message;
@@ -277,12 +253,9 @@ fn several_events_in_one_post_including_a_non_text_message() {
     );
 }
 
-#[test]
 fn concurrent_redeliveries_are_answered_once() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let app = App::start_with_graph(&graph);
     let body = messenger_event("m.60", "PSID-6", "what are your opening hours?", now_ms());
     std::thread::scope(|scope| {
         for _ in 0..8 {
@@ -302,12 +275,9 @@ fn shop() -> replies::Shop {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-#[test]
 fn an_faq_answer_in_each_language_via_each_channel() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let app = App::start_with_graph(&graph);
     let shop = shop();
     let questions = [
         ("en", "How much does shipping cost?"),
@@ -365,12 +335,9 @@ fn an_faq_answer_in_each_language_via_each_channel() {
     }
 }
 
-#[test]
 fn two_unclear_messages_in_a_row_clarify_then_hand_off() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let app = App::start_with_graph(&graph);
     let shop = shop();
     let first = messenger_event("m.70", "PSID-7", UNCLEAR[0], now_ms());
     assert_eq!(app.post_signed("/webhooks/messenger", &first).status, 200);
@@ -449,12 +416,9 @@ fn drive_deliveries_until(app: &App, graph: &FakeGraph, n: usize) -> Vec<e2e::Gr
     graph.requests()
 }
 
-#[test]
 fn a_graph_outage_of_three_503s_then_the_reply_is_delivered_exactly_once() {
     let graph = FakeGraph::start();
-    let Some(mut app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let mut app = App::start_with_graph(&graph);
     graph.fail_next(&[503, 503, 503]);
     let event = messenger_event("m.80", "PSID-8", "Do you ship to Norway?", now_ms());
     assert_eq!(app.post_signed("/webhooks/messenger", &event).status, 200);
@@ -491,12 +455,9 @@ fn a_graph_outage_of_three_503s_then_the_reply_is_delivered_exactly_once() {
     assert_eq!(outbox["problems"], serde_json::json!([]), "{outbox}");
 }
 
-#[test]
 fn a_permanent_graph_error_is_kept_and_shown_to_operators() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
+    let app = App::start_with_graph(&graph);
     assert_eq!(app.get_auth("/api/desk/outbox", "wrong-token").status, 401);
     assert_eq!(e2e::get(&app.url("/api/desk/outbox")).status, 401);
     graph.fail_next(&[400]);
@@ -518,43 +479,75 @@ fn a_permanent_graph_error_is_kept_and_shown_to_operators() {
     );
 }
 
-#[test]
-fn a_hundred_concurrent_conversations_are_all_answered_without_a_5xx() {
+fn two_hundred_concurrent_webhooks_are_answered_exactly_once_without_an_error() {
     let graph = FakeGraph::start();
-    let Some(app) = App::start_with_graph(&graph) else {
-        return;
-    };
-    let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..100)
-            .map(|i| {
-                let app = &app;
-                scope.spawn(move || {
-                    let body = messenger_event(
-                        &format!("m.c.{i}"),
-                        &format!("PSID-C{i}"),
-                        "What is your return policy?",
-                        now_ms(),
-                    );
-                    app.post_signed("/webhooks/messenger", &body).status
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or(0)).collect()
-    });
-    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
-    graph.wait_for(100);
-    for _ in 0..20 {
-        if graph.requests().len() >= 100 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(500));
-    }
-    let recipients = graph.recipients();
-    let mut expected: Vec<String> = (0..100).map(|i| format!("PSID-C{i}")).collect();
-    expected.sort();
-    assert_eq!(
-        recipients, expected,
-        "each conversation answered exactly once"
+    let app = App::start_with_graph(&graph);
+    e2e::concurrent_webhooks_are_answered_exactly_once(
+        &app.base_url,
+        &app.app_secret,
+        &graph,
+        200,
+        "C",
     );
-    assert!(!app.log().contains(" 500 "), "no 5xx in the log");
+    let log = app.log();
+    assert!(
+        !log.contains("could not store") && !log.contains("database is locked"),
+        "nothing failed inside: {log}"
+    );
+}
+
+fn an_oversized_signed_event_is_refused_and_nothing_is_stored_or_answered() {
+    let graph = FakeGraph::start();
+    let app = App::start_with_graph(&graph);
+    let padded = format!("How much does shipping cost?{}", " ".repeat(1024 * 1024));
+    let big = messenger_event("m.big", "PSID-BIG", &padded, now_ms());
+    let signature = webhook::SignatureChecker::new(app.app_secret.as_bytes()).sign(big.as_bytes());
+    for chunked in [false, true] {
+        let status = e2e::post_streaming(
+            &app.url("/webhooks/messenger"),
+            &[
+                ("content-type", "application/json"),
+                ("x-hub-signature-256", &signature),
+            ],
+            big.as_bytes(),
+            chunked,
+        );
+        assert_eq!(status, Ok(413), "chunked: {chunked}");
+    }
+    // The same question in a normal size is answered; the oversized one never was.
+    let small = messenger_event(
+        "m.small",
+        "PSID-SMALL",
+        "How much does shipping cost?",
+        now_ms(),
+    );
+    assert_eq!(app.post_signed("/webhooks/messenger", &small).status, 200);
+    graph.wait_for(1);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(graph.recipients(), vec!["PSID-SMALL".to_string()]);
+    let export = app.get_auth(
+        "/api/desk/customers/messenger/PSID-BIG/export",
+        &app.admin_token,
+    );
+    assert_eq!(export.status, 404, "nothing stored: {}", export.body);
+}
+
+e2e::tests! {
+    own_app: [
+        a_messenger_question_is_answered_once_even_when_redelivered,
+        a_whatsapp_question_in_hungarian_gets_a_hungarian_answer,
+        a_failed_delivery_is_kept_and_retried_on_a_later_request,
+        malformed_payloads_with_a_valid_signature_are_400,
+        an_angry_customer_is_handed_off_with_an_estimated_wait_and_the_bot_goes_silent,
+        the_webhook_answers_at_once_even_when_the_graph_api_hangs,
+        no_reply_is_sent_outside_the_24_hour_window,
+        several_events_in_one_post_including_a_non_text_message,
+        concurrent_redeliveries_are_answered_once,
+        an_faq_answer_in_each_language_via_each_channel,
+        two_unclear_messages_in_a_row_clarify_then_hand_off,
+        a_graph_outage_of_three_503s_then_the_reply_is_delivered_exactly_once,
+        a_permanent_graph_error_is_kept_and_shown_to_operators,
+        two_hundred_concurrent_webhooks_are_answered_exactly_once_without_an_error,
+        an_oversized_signed_event_is_refused_and_nothing_is_stored_or_answered,
+    ],
 }

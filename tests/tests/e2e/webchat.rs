@@ -6,7 +6,6 @@ fn chat(app: &App, body: serde_json::Value) -> e2e::Reply {
     app.chat(&body)
 }
 
-#[test]
 fn answers_in_the_customers_language_and_keeps_the_conversation() {
     let app = App::start();
     let first = chat(
@@ -52,7 +51,6 @@ fn answers_in_the_customers_language_and_keeps_the_conversation() {
     );
 }
 
-#[test]
 fn bad_requests_get_clear_errors() {
     let app = App::start();
     let cases = [
@@ -98,7 +96,6 @@ fn bad_requests_get_clear_errors() {
     assert_eq!(stolen.status, 404);
 }
 
-#[test]
 fn serves_a_page_to_try_the_bot() {
     let app = App::start();
     let page = get(&app.url("/chat"));
@@ -110,7 +107,6 @@ fn serves_a_page_to_try_the_bot() {
     );
 }
 
-#[test]
 fn a_web_chat_customer_gets_the_agents_reply_and_rates_the_help() {
     let app = App::start();
     let first = chat(
@@ -190,7 +186,6 @@ fn a_web_chat_customer_gets_the_agents_reply_and_rates_the_help() {
     assert_eq!(transcript["handoffs"][0]["csat"], 5, "{transcript}");
 }
 
-#[test]
 fn an_option_is_sent_back_by_its_payload() {
     let app = App::start();
     let first = chat(
@@ -227,4 +222,14 @@ fn an_option_is_sent_back_by_its_payload() {
         serde_json::Value::Null,
         "no text analysis for a payload"
     );
+}
+
+e2e::tests! {
+    any_app: [
+        answers_in_the_customers_language_and_keeps_the_conversation,
+        bad_requests_get_clear_errors,
+        serves_a_page_to_try_the_bot,
+        a_web_chat_customer_gets_the_agents_reply_and_rates_the_help,
+        an_option_is_sent_back_by_its_payload,
+    ],
 }
