@@ -1,48 +1,113 @@
 //! Webhook benchmark: a signed Messenger FAQ question through the whole bot (signature,
-//! dedupe, NLU, policy, outbox, delivery to a fake Graph API) against an empty component, on
-//! the local host, side by side in one run, at concurrency 1 and 32.
+//! dedupe, NLU, policy, outbox, delivery to a fake Graph API) against an empty component,
+//! on the local host and under real Spin side by side in one run, at concurrency 1 and 32.
 //!
-//! Figures per target: the server-side time the host logs per request (request in to
-//! response out), the client's round trip, and for the webhook the time from sending the
-//! request until the reply reaches the Graph API. Run by `bench/webhook.sh`:
+//! Each runtime serves the app (`spin.toml`) and the test components
+//! (`tests/fixtures/spin.toml`, for the empty baseline). The rows are measured in rounds that
+//! alternate between runtimes and targets, so drifting machine load hits all alike.
+//! Figures per row: throughput, the client's round trip, for the webhook the time from
+//! sending the request until the reply reaches the Graph API, and the server-side time
+//! where the runtime logs one (the local host does; `spin up` does not). Run by
+//! `bench/webhook.sh`:
 //!
-//!   cargo run --release -p e2e --example webhook_bench -- [requests-per-run]
+//!   cargo run --release -p e2e --example webhook_bench -- [requests-per-row]
+//!
+//! Spin is found like `scripts/test` finds it (`SPIN_BIN`, `spin` on `PATH`,
+//! `../shared/tools/spin/spin`); without it only the local host is measured.
 
-use e2e::{FakeGraph, HostOptions, HostProcess, host_binary, shared_cache_dir, temp_dir};
+use e2e::{AppProcess, FakeGraph, Launcher, temp_dir, workspace_root};
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 const APP_SECRET: &str = "bench-secret";
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-fn start(manifest: &str, env: Vec<(&'static str, String)>) -> HostProcess {
-    HostProcess::start(HostOptions {
-        binary: host_binary(),
-        manifest: e2e::workspace_root().join(manifest),
-        state_dir: temp_dir("bench"),
-        args: Vec::new(),
-        cache_dir: Some(shared_cache_dir()),
-        env,
-    })
-    .unwrap_or_else(|e| panic!("{e}"))
-}
+/// Rounds per row: each round runs a share of the row's requests.
+const ROUNDS: usize = 4;
 
 /// One request kind to measure.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Target {
+    /// The smallest component: what the runtime costs per request.
     Empty,
+    /// A component that opens the database and runs four small statements, one of them a
+    /// durable write: what SQLite costs per request on the runtime.
+    SqliteProbe,
+    /// The FAQ webhook.
     Faq,
+}
+
+const TARGETS: [Target; 3] = [Target::Empty, Target::SqliteProbe, Target::Faq];
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Empty => "empty",
+            Target::SqliteProbe => "sqlite-probe",
+            Target::Faq => "faq-webhook",
+        }
+    }
+
+    fn route(self) -> &'static str {
+        match self {
+            Target::Empty => "/empty",
+            Target::SqliteProbe => "/probe/sqlite",
+            Target::Faq => "/webhooks/messenger",
+        }
+    }
 }
 
 struct Sample {
     client: Duration,
     psid: Option<String>,
     sent: Instant,
+}
+
+/// A runtime with the app and the test components running on it.
+struct Runtime {
+    name: &'static str,
+    app: AppProcess,
+    fixtures: AppProcess,
+}
+
+impl Runtime {
+    fn start(name: &'static str, launcher: &Launcher, graph: &FakeGraph) -> Self {
+        let app_env = [
+            ("META_APP_SECRET", APP_SECRET.to_string()),
+            ("META_VERIFY_TOKEN", "bench".into()),
+            ("DESK_ADMIN_TOKEN", "bench".into()),
+            ("GRAPH_API_BASE", graph.base_url.clone()),
+            ("MESSENGER_PAGE_TOKEN", "bench".into()),
+        ];
+        let variables = |pairs: &[(&str, String)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(name, value)| (format!("SPIN_VARIABLE_{name}"), value.clone()))
+                .collect()
+        };
+        let app = launcher
+            .launch(&temp_dir("bench"), &variables(&app_env))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let fixtures = launcher
+            .clone()
+            .with_manifest(&workspace_root().join("tests/fixtures/spin.toml"))
+            .launch(
+                &temp_dir("bench-fixtures"),
+                &variables(&[("FIXTURE_SECRET", "bench".into())]),
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        Self {
+            name,
+            app,
+            fixtures,
+        }
+    }
+
+    fn serving(&self, target: Target) -> &AppProcess {
+        match target {
+            Target::Empty | Target::SqliteProbe => &self.fixtures,
+            Target::Faq => &self.app,
+        }
+    }
 }
 
 fn run(base: &str, target: Target, concurrency: usize, total: usize, run_id: &str) -> Vec<Sample> {
@@ -58,26 +123,21 @@ fn run(base: &str, target: Target, concurrency: usize, total: usize, run_id: &st
                     let mut samples = Vec::with_capacity(per_thread);
                     for i in 0..per_thread {
                         let (status, psid, sent, client) = match target {
-                            Target::Empty => {
+                            Target::Empty | Target::SqliteProbe => {
                                 let sent = Instant::now();
                                 let status = agent
-                                    .get(&format!("{base}/empty"))
+                                    .get(&format!("{base}{}", target.route()))
                                     .call()
                                     .map_or(0, |r| r.status());
                                 (status, None, sent, sent.elapsed())
                             }
                             Target::Faq => {
                                 let psid = format!("B-{run_id}-{t}-{i}");
-                                let ts = now_ms();
-                                let body = serde_json::json!({
-                                    "object": "page",
-                                    "entry": [{ "id": "PAGE", "time": ts, "messaging": [{
-                                        "sender": { "id": psid }, "recipient": { "id": "PAGE" },
-                                        "timestamp": ts,
-                                        "message": { "mid": format!("m.{psid}"), "text": "How much does shipping cost?" }
-                                    }]}]
-                                })
-                                .to_string();
+                                let body = e2e::messenger_text(
+                                    &psid,
+                                    &format!("m.{psid}"),
+                                    "How much does shipping cost?",
+                                );
                                 let signature = checker.sign(body.as_bytes());
                                 let sent = Instant::now();
                                 let status = agent
@@ -103,7 +163,8 @@ fn run(base: &str, target: Target, concurrency: usize, total: usize, run_id: &st
     })
 }
 
-/// Server-side times (ms) the host logged for `route` with status 200, in log order.
+/// Server-side times (ms) the local host logged for `route` with status 200, in log order
+/// (`spin up` logs none).
 fn server_times(log: &str, route: &str) -> Vec<f64> {
     let needle = format!(" {route} 200 ");
     log.lines()
@@ -127,121 +188,177 @@ fn percentile(values: &mut [f64], p: f64) -> f64 {
     values[rank.min(values.len() - 1)]
 }
 
+/// Milliseconds from each webhook until its reply reached the fake Graph API (waits for
+/// all of them, up to 10 s).
+fn to_graph_ms(graph: &FakeGraph, samples: &[Sample]) -> Vec<f64> {
+    let sent: HashMap<&str, Instant> = samples
+        .iter()
+        .filter_map(|s| Some((s.psid.as_deref()?, s.sent)))
+        .collect();
+    let mut requests = graph.requests();
+    for _ in 0..100 {
+        let delivered = requests
+            .iter()
+            .filter(|r| {
+                r.body["recipient"]["id"]
+                    .as_str()
+                    .is_some_and(|id| sent.contains_key(id))
+            })
+            .count();
+        if delivered >= sent.len() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        requests = graph.requests();
+    }
+    let times: Vec<f64> = requests
+        .iter()
+        .filter_map(|request| {
+            let at = request.body["recipient"]["id"]
+                .as_str()
+                .and_then(|id| sent.get(id))?;
+            Some((request.received - *at).as_secs_f64() * 1e3)
+        })
+        .collect();
+    assert_eq!(times.len(), sent.len(), "every reply delivered once");
+    times
+}
+
+/// What one row accumulates over its rounds.
+#[derive(Default)]
+struct Row {
+    elapsed: Duration,
+    client: Vec<f64>,
+    server: Vec<f64>,
+    to_graph: Vec<f64>,
+}
+
 fn main() {
     let total: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(3_200);
     let graph = FakeGraph::start();
-    let app = start(
-        "spin.toml",
-        vec![
-            ("SPIN_VARIABLE_META_APP_SECRET", APP_SECRET.into()),
-            ("SPIN_VARIABLE_META_VERIFY_TOKEN", "bench".into()),
-            ("SPIN_VARIABLE_DESK_ADMIN_TOKEN", "bench".into()),
-            ("SPIN_VARIABLE_GRAPH_API_BASE", graph.base_url.clone()),
-            ("SPIN_VARIABLE_MESSENGER_PAGE_TOKEN", "bench".into()),
-        ],
-    );
-    let fixtures = start(
-        "tests/fixtures/spin.toml",
-        vec![("SPIN_VARIABLE_FIXTURE_SECRET", "bench".into())],
-    );
-    // Warm up both (compiled-component cache, database file, first instances).
-    run(&app.base_url, Target::Faq, 4, 200, "warm");
-    run(&fixtures.base_url, Target::Empty, 4, 200, "warm");
-    graph.wait_for(200);
+    let mut runtimes = vec![Runtime::start(
+        "local host",
+        &Launcher::local_host(),
+        &graph,
+    )];
+    match e2e::spin_binary() {
+        Some(spin) => runtimes.push(Runtime::start("spin", &Launcher::spin(&spin), &graph)),
+        None => eprintln!("bench: no Spin binary found; measuring the local host only"),
+    }
+    // Warm up (compiled components, database files, first instances).
+    for runtime in &runtimes {
+        run(
+            &runtime.app.base_url,
+            Target::Faq,
+            4,
+            200,
+            &format!("warm-{}", runtime.name),
+        );
+        run(&runtime.fixtures.base_url, Target::Empty, 4, 200, "warm");
+    }
+    graph.wait_for(200 * runtimes.len());
 
-    let mut results = Vec::new();
+    let mut rows: HashMap<(&str, Target, usize), Row> = HashMap::new();
     for concurrency in [1, 32] {
-        // Interleave the two targets so drifting machine load hits both alike.
-        for target in [Target::Empty, Target::Faq] {
-            let (host, route, name) = match target {
-                Target::Empty => (&fixtures, "/empty", "empty"),
-                Target::Faq => (&app, "/webhooks/messenger", "faq-webhook"),
-            };
-            let logged_before = server_times(&host.log(), route).len();
-            let started = Instant::now();
-            let samples = run(
-                &host.base_url,
-                target,
-                concurrency,
-                total,
-                &format!("c{concurrency}"),
-            );
-            let elapsed = started.elapsed();
-            let mut to_graph = Vec::new();
-            if target == Target::Faq {
-                let sent: HashMap<&str, Instant> = samples
-                    .iter()
-                    .filter_map(|s| Some((s.psid.as_deref()?, s.sent)))
-                    .collect();
-                let mut requests = graph.requests();
-                for _ in 0..100 {
-                    let delivered = requests
-                        .iter()
-                        .filter(|r| {
-                            r.body["recipient"]["id"]
-                                .as_str()
-                                .is_some_and(|id| sent.contains_key(id))
-                        })
-                        .count();
-                    if delivered >= sent.len() {
-                        break;
+        for round in 0..ROUNDS {
+            for runtime in &runtimes {
+                for target in TARGETS {
+                    let process = runtime.serving(target);
+                    let logged_before = server_times(&process.log(), target.route()).len();
+                    let run_id =
+                        format!("{}-c{concurrency}-r{round}", runtime.name.replace(' ', "-"));
+                    let started = Instant::now();
+                    let samples = run(
+                        &process.base_url,
+                        target,
+                        concurrency,
+                        total / ROUNDS,
+                        &run_id,
+                    );
+                    let elapsed = started.elapsed();
+                    let row = rows.entry((runtime.name, target, concurrency)).or_default();
+                    row.elapsed += elapsed;
+                    if target == Target::Faq {
+                        row.to_graph.extend(to_graph_ms(&graph, &samples));
                     }
-                    std::thread::sleep(Duration::from_millis(100));
-                    requests = graph.requests();
+                    // Give the log writer a moment, then take this run's lines.
+                    std::thread::sleep(Duration::from_millis(300));
+                    row.server.extend(
+                        server_times(&process.log(), target.route())
+                            .into_iter()
+                            .skip(logged_before),
+                    );
+                    row.client
+                        .extend(samples.iter().map(|s| s.client.as_secs_f64() * 1e3));
                 }
-                for request in &requests {
-                    if let Some(at) = request.body["recipient"]["id"]
-                        .as_str()
-                        .and_then(|id| sent.get(id))
-                    {
-                        to_graph.push((request.received - *at).as_secs_f64() * 1e3);
-                    }
-                }
-                assert_eq!(to_graph.len(), sent.len(), "every reply delivered once");
             }
-            // Give the log writer a moment, then take this run's lines.
-            std::thread::sleep(Duration::from_millis(300));
-            let mut server: Vec<f64> = server_times(&host.log(), route)
-                .into_iter()
-                .skip(logged_before)
-                .collect();
-            let mut client: Vec<f64> = samples
-                .iter()
-                .map(|s| s.client.as_secs_f64() * 1e3)
-                .collect();
-            let row = serde_json::json!({
-                "target": name,
-                "concurrency": concurrency,
-                "requests": samples.len(),
-                "rps": samples.len() as f64 / elapsed.as_secs_f64(),
-                "server_p50_ms": percentile(&mut server, 50.0),
-                "server_p99_ms": percentile(&mut server, 99.0),
-                "client_p50_ms": percentile(&mut client, 50.0),
-                "client_p99_ms": percentile(&mut client, 99.0),
-                "to_graph_p50_ms": percentile(&mut to_graph, 50.0),
-                "to_graph_p99_ms": percentile(&mut to_graph, 99.0),
-            });
-            println!("{row}");
-            results.push(row);
         }
     }
+
+    let cell = |v: f64| {
+        if v.is_nan() {
+            "-".to_string()
+        } else {
+            format!("{v:.3}")
+        }
+    };
+    println!(
+        "| runtime | target | c | req/s | client p50 ms | client p99 ms | server p50 ms | server p99 ms | to Graph p50 ms | to Graph p99 ms |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut rps: HashMap<(&str, Target, usize), f64> = HashMap::new();
     for concurrency in [1, 32] {
-        let pick = |name: &str, key: &str| {
-            results
-                .iter()
-                .find(|r| r["target"] == name && r["concurrency"] == concurrency)
-                .and_then(|r| r[key].as_f64())
-                .unwrap_or(f64::NAN)
-        };
-        println!(
-            "c={concurrency}: server-side p50 faq/empty = {:.2}x ({:.3} / {:.3} ms), p99 faq {:.3} ms",
-            pick("faq-webhook", "server_p50_ms") / pick("empty", "server_p50_ms"),
-            pick("faq-webhook", "server_p50_ms"),
-            pick("empty", "server_p50_ms"),
-            pick("faq-webhook", "server_p99_ms"),
-        );
+        for runtime in &runtimes {
+            for target in TARGETS {
+                let Some(row) = rows.get_mut(&(runtime.name, target, concurrency)) else {
+                    continue;
+                };
+                let throughput = row.client.len() as f64 / row.elapsed.as_secs_f64();
+                rps.insert((runtime.name, target, concurrency), throughput);
+                let json = serde_json::json!({
+                    "runtime": runtime.name,
+                    "target": target.name(),
+                    "concurrency": concurrency,
+                    "requests": row.client.len(),
+                    "rps": throughput,
+                    "client_p50_ms": percentile(&mut row.client, 50.0),
+                    "client_p99_ms": percentile(&mut row.client, 99.0),
+                    "server_p50_ms": percentile(&mut row.server, 50.0),
+                    "server_p99_ms": percentile(&mut row.server, 99.0),
+                    "to_graph_p50_ms": percentile(&mut row.to_graph, 50.0),
+                    "to_graph_p99_ms": percentile(&mut row.to_graph, 99.0),
+                });
+                eprintln!("{json}");
+                let get = |key: &str| json[key].as_f64().unwrap_or(f64::NAN);
+                println!(
+                    "| {} | {} | {concurrency} | {:.0} | {} | {} | {} | {} | {} | {} |",
+                    runtime.name,
+                    target.name(),
+                    throughput,
+                    cell(get("client_p50_ms")),
+                    cell(get("client_p99_ms")),
+                    cell(get("server_p50_ms")),
+                    cell(get("server_p99_ms")),
+                    cell(get("to_graph_p50_ms")),
+                    cell(get("to_graph_p99_ms")),
+                );
+            }
+        }
+    }
+    if runtimes.len() == 2 {
+        for concurrency in [1, 32] {
+            for target in TARGETS {
+                let spin = rps[&("spin", target, concurrency)];
+                let host = rps[&("local host", target, concurrency)];
+                println!(
+                    "c={concurrency}: {} throughput under Spin / local host = {:.2} ({spin:.0} / {host:.0} req/s)",
+                    target.name(),
+                    spin / host
+                );
+            }
+        }
     }
 }

@@ -39,29 +39,44 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(300);
 #[derive(Debug, Clone)]
 pub struct Launcher {
     template: String,
+    manifest: Option<PathBuf>,
 }
 
 impl Launcher {
     /// `APP_CMD`, or the local host.
     pub fn from_env() -> Self {
         match std::env::var("APP_CMD") {
-            Ok(template) if !template.trim().is_empty() => Self { template },
+            Ok(template) if !template.trim().is_empty() => Self::new(&template),
             _ => Self::local_host(),
         }
     }
 
     /// The local host ([`LOCAL_HOST_TEMPLATE`]).
     pub fn local_host() -> Self {
-        Self {
-            template: LOCAL_HOST_TEMPLATE.to_string(),
-        }
+        Self::new(LOCAL_HOST_TEMPLATE)
     }
 
     /// A launcher for a given template.
     pub fn new(template: &str) -> Self {
         Self {
             template: template.to_string(),
+            manifest: None,
         }
+    }
+
+    /// `spin up` of the given Spin binary.
+    pub fn spin(binary: &Path) -> Self {
+        Self::new(&format!(
+            "{} up --from {{MANIFEST}} --listen {{LISTEN}} --state-dir {{STATE_DIR}}",
+            shell_quote(&binary.display().to_string())
+        ))
+    }
+
+    /// The same command for another manifest (`{MANIFEST}`; the project's spin.toml by
+    /// default).
+    pub fn with_manifest(mut self, manifest: &Path) -> Self {
+        self.manifest = Some(manifest.to_path_buf());
+        self
     }
 
     /// The template as given.
@@ -79,7 +94,14 @@ impl Launcher {
         let values = [
             ("{LISTEN}", listen.to_string()),
             ("{STATE_DIR}", state_dir.display().to_string()),
-            ("{MANIFEST}", root.join("spin.toml").display().to_string()),
+            (
+                "{MANIFEST}",
+                self.manifest
+                    .clone()
+                    .unwrap_or_else(|| root.join("spin.toml"))
+                    .display()
+                    .to_string(),
+            ),
             ("{HOST}", host_binary().display().to_string()),
             ("{CACHE_DIR}", shared_cache_dir().display().to_string()),
             ("{ROOT}", root.display().to_string()),

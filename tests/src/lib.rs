@@ -17,7 +17,7 @@ mod graph;
 mod host;
 mod suite;
 
-pub use app::{App, Launcher};
+pub use app::{App, AppProcess, Launcher};
 pub use graph::{FakeGraph, GraphRequest};
 pub use host::{HostOptions, HostProcess, host_binary};
 pub use suite::{Needs, Test, run_suite};
@@ -168,6 +168,23 @@ pub fn delete(url: &str, token: &str) -> Reply {
             .set("authorization", &format!("Bearer {token}"))
             .call(),
     )
+}
+
+/// A real Spin binary, if one is found: `SPIN_BIN`, `spin` on `PATH`, or the shared one at
+/// `../shared/tools/spin/spin` beside the workspace (the order `scripts/test` uses).
+pub fn spin_binary() -> Option<PathBuf> {
+    if let Some(bin) = std::env::var_os("SPIN_BIN").filter(|b| !b.is_empty()) {
+        return Some(PathBuf::from(bin));
+    }
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("spin"))
+            .find(|candidate| candidate.is_file())
+    });
+    on_path.or_else(|| {
+        let shared = workspace_root().join("../shared/tools/spin/spin");
+        shared.is_file().then_some(shared)
+    })
 }
 
 /// The Chromium the browser test drives (`CHROMIUM`, default Debian's `/usr/bin/chromium`).

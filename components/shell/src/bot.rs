@@ -1,17 +1,20 @@
-//! The bot's pipeline for verified webhook events: the NLU first (no lock held), then for
-//! each event dedupe, conversation state, policy, transcript, handoff and outbox rows, all
-//! events of a POST and the request's metrics in one write transaction before the webhook
-//! answers; after the answer, the new replies are sent ([`crate::delivery`]).
+//! The bot's pipeline for verified webhook events. Per event: the NLU first (no database),
+//! one read of what the decision needs ([`store::turn::context`]), the policy, and one
+//! statement that stores the outcome ([`store::turn::write_turn`]: dedupe claim,
+//! conversation state, transcript, outbox rows leased to this request, handoff, metrics),
+//! all before the webhook answers; after the answer, the new replies are sent
+//! ([`crate::delivery`]).
 
 pub use crate::db::SpinDb;
-use crate::delivery::{self, LEASE_MS};
+use crate::delivery::LEASE_MS;
 use crate::{json, json_error, nlu, variable};
 use meta::{Channel, EventKind, InboundEvent};
 use policy::{ConversationState, Decision, Incoming, Lang, Signal, Status};
 use spin_sdk::http::Response;
 use std::sync::OnceLock;
 use store::metrics::Batch;
-use store::{DbError, Delivery, NewMessage};
+use store::turn::{Context, TurnHandoff, TurnOutbox, TurnWritten};
+use store::{DbError, NewMessage};
 
 pub use crate::delivery::{HUMAN_AGENT_WINDOW_MS, WINDOW_MS, deliver_due};
 
@@ -53,12 +56,12 @@ pub async fn serve_webhook(
             Err(response) => (response, None),
             Ok(body) => match parse(body) {
                 Err(e) => (json_error(400, &e.to_string()), None),
-                Ok(events) => match open_db() {
-                    Err(response) => (response, None),
-                    Ok(db) => match store_events(&db, channel, &events, started) {
-                        Ok((response, leased)) => (response, Some((db, leased))),
-                        Err(response) => (response, None),
-                    },
+                Ok(events) => match crate::db::open_default() {
+                    Err(e) => (database_unavailable(&e), None),
+                    Ok(db) => {
+                        let (response, turns) = store_events(&db, channel, &events, started);
+                        (response, Some((db, turns)))
+                    }
                 },
             },
         },
@@ -66,8 +69,9 @@ pub async fn serve_webhook(
     let status = *response.status();
     crate::send_response(out, response).await;
     match stored {
-        Some((db, leased)) => {
-            delivery::deliver_with_due(&db, leased).await;
+        // Also after a 500: what was stored before the failure is sent.
+        Some((db, turns)) => {
+            crate::delivery::deliver_turns(&db, &turns).await;
         }
         None => record_rejected(channel.as_str(), status, started.elapsed().as_secs_f64()),
     }
@@ -84,7 +88,7 @@ pub fn record_rejected(channel: &str, status: u16, seconds: f64) {
     count_request(&mut metrics, channel, status, seconds);
     let result = crate::db::open_default().and_then(|db| {
         store::migrate(&db)?;
-        store::transaction(&db, || metrics.write(&db))
+        store::metrics::write_in_one(&db, &metrics)
     });
     if let Err(e) = result {
         eprintln!("metrics not recorded: {e}");
@@ -110,10 +114,7 @@ pub fn count_request(metrics: &mut Batch, channel: &str, status: u16, seconds: f
 pub fn open_db() -> Result<SpinDb, Response> {
     crate::db::open_default()
         .and_then(|db| store::migrate(&db).map(|()| db))
-        .map_err(|e| {
-            eprintln!("database unavailable: {e}");
-            json_error(500, "database unavailable")
-        })
+        .map_err(|e| database_unavailable(&e))
 }
 
 /// [`shop`], or the 500 to answer when the build embedded broken content.
@@ -158,63 +159,213 @@ pub fn add_bot_message(
     store::add_message(db, conversation_id, &bot_message(text, lang), now)
 }
 
-/// Stores the events of one verified webhook POST with their replies and the request's
-/// metrics, in one transaction, before the answer; returns the answer and the new outbox
-/// rows (leased to this request, which sends them next). A storage failure answers 500 so
-/// Meta redelivers: nothing is lost, and the dedupe claims roll back with the rest.
+/// Stores the events of one verified webhook POST, each with its replies, before the answer;
+/// returns the answer and the turn keys of the stored events (their outbox rows are leased
+/// to this request). A storage failure answers 500 so Meta redelivers: what was stored is
+/// recognized as a redelivery, nothing is answered twice, and the rest is stored then.
 fn store_events(
     db: &SpinDb,
     channel: Channel,
     events: &[InboundEvent],
     started: std::time::Instant,
-) -> Result<(Response, Vec<Delivery>), Response> {
-    let shop = shop_or_500()?;
-    let storage_failed = |e: DbError| {
-        eprintln!("bot: could not store a {} event: {e}", channel.as_str());
-        json_error(500, "could not store the event; it will be redelivered")
+) -> (Response, Vec<String>) {
+    let shop = match shop_or_500() {
+        Ok(shop) => shop,
+        Err(response) => return (response, Vec::new()),
     };
-    let crisis = crisis_setting(db).map_err(storage_failed)?;
-    // The NLU runs before the write lock, so concurrent requests wait only for the writes.
-    let mut nlu_metrics = Batch::default();
-    let analyses: Vec<Option<policy::Analysis>> = events
+    // The NLU runs before any database work.
+    let analyzed: Vec<(Option<policy::Analysis>, Batch)> = events
         .iter()
-        .map(|event| analyze_event(&event.kind, &mut nlu_metrics))
+        .map(|event| {
+            let mut metrics = Batch::default();
+            (analyze_event(&event.kind, &mut metrics), metrics)
+        })
         .collect();
-    let now = now_ms();
-    let (handled, leased) = store::transaction(db, || {
-        // Started afresh on every attempt: a retried transaction must not count twice.
-        let mut metrics = nlu_metrics.clone();
-        let mut handled = 0;
-        let mut leased = Vec::new();
-        for (event, analysis) in events.iter().zip(&analyses) {
-            if let Some(deliveries) = process(
-                db,
-                shop,
-                event,
-                analysis.clone(),
-                &crisis,
-                now,
-                &mut metrics,
-            )? {
-                handled += 1;
-                leased.extend(deliveries);
+    let mut request_metrics = Batch::default();
+    count_request(
+        &mut request_metrics,
+        channel.as_str(),
+        200,
+        started.elapsed().as_secs_f64(),
+    );
+    // The request's own metrics ride on the first stored turn.
+    let mut unwritten = Some(request_metrics);
+    let mut turns = Vec::new();
+    for (event, (analysis, event_metrics)) in events.iter().zip(analyzed) {
+        let mut metrics = event_metrics;
+        if let Some(request) = &unwritten {
+            metrics.merge(request);
+        }
+        match handle_event(db, shop, event, analysis, &metrics) {
+            Ok(Some(turn)) => {
+                turns.push(turn);
+                unwritten = None;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("bot: could not store a {} event: {e}", channel.as_str());
+                let response = json_error(500, "could not store the event; it will be redelivered");
+                return (response, turns);
             }
         }
-        count_request(
-            &mut metrics,
-            channel.as_str(),
-            200,
-            started.elapsed().as_secs_f64(),
-        );
-        metrics.write(db)?;
-        Ok((handled, leased))
-    })
-    .map_err(storage_failed)?;
+    }
+    if let Some(metrics) = unwritten
+        && let Err(e) = store::metrics::write_in_one(db, &metrics)
+    {
+        eprintln!("metrics not recorded: {e}");
+    }
     let response = json(
         200,
-        &serde_json::json!({ "received": events.len(), "handled": handled }),
+        &serde_json::json!({ "received": events.len(), "handled": turns.len() }),
     );
-    Ok((response, leased))
+    (response, turns)
+}
+
+/// How often a turn is decided again when its conversation changed meanwhile (another
+/// message of the same customer, or an agent) before the request gives up with a 500.
+const TURN_ATTEMPTS: usize = 8;
+
+/// Decides and stores one event: read, decide, write in one statement; decided again if
+/// the conversation changed in between. Returns the event's turn key, or `None` for a
+/// redelivery.
+fn handle_event(
+    db: &SpinDb,
+    shop: &replies::Shop,
+    event: &InboundEvent,
+    analysis: Option<policy::Analysis>,
+    metrics: &Batch,
+) -> Result<Option<String>, DbError> {
+    let channel = event.channel.as_str();
+    let now = now_ms();
+    let customer_ms = event.timestamp_ms.min(now);
+    for _ in 0..TURN_ATTEMPTS {
+        let context = store::turn::context_migrated(
+            db,
+            channel,
+            &event.customer_id,
+            Some(&event.message_id),
+        )?;
+        if context.processed {
+            return Ok(None);
+        }
+        let (current, version) = current_conversation(&context, event, customer_ms);
+        let mut turn_metrics = metrics.clone();
+        let plan = plan(
+            db,
+            shop,
+            &current,
+            context.open_handoff,
+            &event.kind,
+            analysis.clone(),
+            &crisis_of(&context),
+            now,
+            &mut turn_metrics,
+        )?;
+        let mut outbox = Vec::new();
+        if event.channel == Channel::WhatsApp {
+            // Blue ticks: the customer sees we read it (delivered like replies).
+            outbox.push(TurnOutbox {
+                row: store::NewOutbox {
+                    channel: channel.to_string(),
+                    target: event.business_id.clone(),
+                    body: meta::whatsapp_mark_read(&event.message_id).to_string(),
+                },
+                notification: false,
+            });
+        }
+        // The team hears of a new handoff before the customer's acknowledgement goes out.
+        outbox.extend(plan.notification.clone().map(|row| TurnOutbox {
+            row,
+            notification: true,
+        }));
+        let lang = replies::language_code(plan.decision.state.reply_language());
+        outbox.extend(
+            reply_rows(
+                shop,
+                &current,
+                &plan.replies,
+                lang,
+                meta::MessengerMessaging::Response,
+            )
+            .into_iter()
+            .map(|row| TurnOutbox {
+                row,
+                notification: false,
+            }),
+        );
+        let written = store::turn::write_turn(
+            db,
+            &store::turn::Turn {
+                channel,
+                message_id: Some(&event.message_id),
+                customer_id: &event.customer_id,
+                business_id: &event.business_id,
+                customer_name: event.customer_name.as_deref(),
+                customer_ms,
+                now_ms: now,
+                expected_version: version,
+                state: &plan.state,
+                messages: &plan.messages(),
+                outbox: &outbox,
+                lease_until_ms: now + LEASE_MS,
+                handoff: plan.handoff(),
+                erasure: plan.erasure,
+                rating: plan.rating,
+                metrics: &turn_metrics,
+            },
+        )?;
+        match written {
+            TurnWritten::Stored => {
+                return Ok(Some(store::turn::turn_key(channel, &event.message_id)));
+            }
+            TurnWritten::Redelivery => return Ok(None),
+            TurnWritten::Changed => continue,
+        }
+    }
+    Err(DbError::new(
+        "the conversation kept changing while this message was decided",
+    ))
+}
+
+/// The conversation as read (with its version), or the one this event starts.
+fn current_conversation(
+    context: &Context,
+    event: &InboundEvent,
+    customer_ms: i64,
+) -> (store::Conversation, Option<i64>) {
+    match &context.conversation {
+        Some((conversation, version)) => {
+            let mut conversation = conversation.clone();
+            conversation.business_id.clone_from(&event.business_id);
+            if event.customer_name.is_some() {
+                conversation.customer_name.clone_from(&event.customer_name);
+            }
+            conversation.last_customer_ms = conversation.last_customer_ms.max(customer_ms);
+            (conversation, Some(*version))
+        }
+        None => (
+            store::Conversation {
+                id: 0,
+                channel: event.channel.as_str().to_string(),
+                customer_id: event.customer_id.clone(),
+                business_id: event.business_id.clone(),
+                customer_name: event.customer_name.clone(),
+                language: None,
+                status: "bot".into(),
+                misses: 0,
+                out_of_scope_streak: 0,
+                last_customer_ms: customer_ms,
+                awaiting_rating: false,
+            },
+            None,
+        ),
+    }
+}
+
+/// A 500 for a database that cannot be opened.
+fn database_unavailable(e: &DbError) -> Response {
+    eprintln!("database unavailable: {e}");
+    json_error(500, "database unavailable")
 }
 
 /// The stored code of a language.
@@ -304,24 +455,19 @@ pub struct CrisisSetting {
     pub holding: Option<String>,
 }
 
-/// Reads the crisis switch (outside the write transaction: it changes rarely, and a message
-/// that arrives while the operator flips it may see either side).
-///
-/// # Errors
-///
-/// A database error.
-pub fn crisis_setting(db: &SpinDb) -> Result<CrisisSetting, DbError> {
-    let mode = match store::privacy::setting(db, CRISIS_MODE_KEY)?.as_deref() {
+/// The crisis switch as read with a message's context.
+pub fn crisis_of(context: &Context) -> CrisisSetting {
+    let mode = match context.crisis_mode.as_deref() {
         Some("handoff") => policy::Crisis::HandoffAll,
         Some("holding") => policy::Crisis::Holding,
-        _ => return Ok(CrisisSetting::default()),
+        _ => return CrisisSetting::default(),
     };
     let holding = if mode == policy::Crisis::Holding {
-        store::privacy::setting(db, CRISIS_MESSAGE_KEY)?
+        context.crisis_message.clone()
     } else {
         None
     };
-    Ok(CrisisSetting { mode, holding })
+    CrisisSetting { mode, holding }
 }
 
 /// The holding message in `lang`: stored as `{"en": ..., "hu": ..., "pl": ...}` (English as
@@ -395,18 +541,64 @@ pub fn analyze_event(kind: &EventKind, metrics: &mut Batch) -> Option<policy::An
     }
 }
 
-/// One turn of a conversation: what the customer sent, what the bot decided and says.
-pub struct Turn {
+/// What the bot does with one customer message, decided from the conversation as read.
+/// Deciding writes nothing; [`store::turn::write_turn`] stores it.
+pub struct Plan {
     /// The policy's decision.
     pub decision: Decision,
     /// The analysis of a text message.
     pub analysis: Option<policy::Analysis>,
+    /// The customer's message as the transcript shows it.
+    pub incoming_text: String,
     /// What the bot says.
     pub replies: Vec<replies::Reply>,
-    /// The transcript ids of the customer's message and the bot's replies, in order.
-    pub message_ids: Vec<i64>,
-    /// A handoff notification to queue, if a new handoff started.
+    /// The conversation with its new state.
+    pub state: store::Conversation,
+    /// A new handoff's reason, if one starts.
+    handoff_reason: Option<policy::HandoffReason>,
+    /// A handoff notification to queue, if a new handoff starts.
     pub notification: Option<store::NewOutbox>,
+    /// The customer asked for their data to be erased.
+    pub erasure: bool,
+    /// The customer's 1–5 rating of the help they had.
+    pub rating: Option<u8>,
+}
+
+impl Plan {
+    /// The customer's message and the bot's replies, for the transcript, in order.
+    pub fn messages(&self) -> Vec<NewMessage<'_>> {
+        let lang = self.decision.state.reply_language();
+        let top = self
+            .analysis
+            .as_ref()
+            .and_then(|a| a.intents.first())
+            .map(|(intent, confidence)| (intent.as_str(), f64::from(*confidence)));
+        let incoming = NewMessage {
+            direction: "in",
+            author: "customer",
+            text: &self.incoming_text,
+            intent: top.map(|(intent, _)| intent),
+            confidence: top.map(|(_, confidence)| confidence),
+            anger: self.analysis.as_ref().map(|a| f64::from(a.anger)),
+            language: self.analysis.as_ref().map(|a| language_code(a.language)),
+        };
+        std::iter::once(incoming)
+            .chain(
+                self.replies
+                    .iter()
+                    .map(|reply| bot_message(&reply.text, lang)),
+            )
+            .collect()
+    }
+
+    /// The handoff to open, if one starts.
+    pub fn handoff(&self) -> Option<TurnHandoff<'_>> {
+        self.handoff_reason.map(|reason| TurnHandoff {
+            reason: reason.as_str(),
+            anger: self.analysis.as_ref().map_or(0.0, |a| f64::from(a.anger)),
+            language: Some(replies::language_code(self.decision.state.reply_language())),
+        })
+    }
 }
 
 /// The label of a decision in `chatbot_replies_total`.
@@ -423,21 +615,27 @@ fn reply_label(action: &policy::Action) -> Option<&str> {
     })
 }
 
-/// Decides and records one customer message in `conversation` (inside the caller's
-/// transaction): the incoming message, a handoff if decided, the bot's replies in the
-/// transcript, and the conversation's new state; metrics go to `metrics`. Sending the
-/// replies (and the notification) is the caller's job.
+/// Decides one customer message in `conversation` as read (`open_handoff`: it has a
+/// handoff that is not resolved): the policy's decision, the replies in the conversation's
+/// language, the conversation's new state, a handoff and its notification, an erasure
+/// request or a rating; metrics go to `metrics`. The database is only read, for the
+/// estimated wait of a new handoff.
+///
+/// # Errors
+///
+/// A database error reading the estimated wait.
 #[allow(clippy::too_many_arguments)]
-pub fn converse(
+pub fn plan(
     db: &SpinDb,
     shop: &replies::Shop,
-    conversation: &mut store::Conversation,
+    conversation: &store::Conversation,
+    open_handoff: bool,
     kind: &EventKind,
     analysis: Option<policy::Analysis>,
     crisis: &CrisisSetting,
     now: i64,
     metrics: &mut Batch,
-) -> Result<Turn, DbError> {
+) -> Result<Plan, DbError> {
     let state = ConversationState {
         status: parse_status(&conversation.status),
         language: parse_lang(conversation.language.as_deref()),
@@ -467,41 +665,26 @@ pub fn converse(
             ),
         };
     let lang = decision.state.reply_language();
-    let channel = conversation.channel.clone();
+    let channel = conversation.channel.as_str();
     if let Some(label) = reply_label(&decision.action) {
         metrics.count(
             "chatbot_replies_total",
-            &[("channel", &channel), ("intent", label)],
+            &[("channel", channel), ("intent", label)],
             1.0,
         );
     }
-    if let policy::Action::Rating { score } = &decision.action {
-        store::desk::record_rating(db, conversation.id, *score)?;
-    }
-    if decision.action == policy::Action::ErasureRequested {
-        store::privacy::request_erasure(db, conversation, now)?;
-    }
     let mut wait_minutes = 0;
+    let mut handoff_reason = None;
     let mut notification = None;
     if let policy::Action::Handoff { reason } = &decision.action {
         wait_minutes = store::estimated_wait_minutes(db)?;
-        let started = store::start_handoff(
-            db,
-            &store::NewHandoff {
-                conversation_id: conversation.id,
-                channel: &conversation.channel,
-                reason: reason.as_str(),
-                anger: analysis.as_ref().map_or(0.0, |a| f64::from(a.anger)),
-                language: Some(replies::language_code(lang)),
-            },
-            now,
-        )?;
-        if started.is_some() {
+        if !open_handoff {
+            handoff_reason = Some(*reason);
             notification =
                 handoff_notification(conversation, reason.as_str(), &incoming_text, lang, now);
             metrics.count(
                 "chatbot_handoffs_total",
-                &[("channel", &channel), ("reason", reason.as_str())],
+                &[("channel", channel), ("reason", reason.as_str())],
                 1.0,
             );
         }
@@ -531,100 +714,31 @@ pub fn converse(
             buttons: Vec::new(),
         }];
     }
-    // The customer's message and the bot's replies, in one statement.
-    let top = analysis.as_ref().and_then(|a| a.intents.first().cloned());
-    let incoming = NewMessage {
-        direction: "in",
-        author: "customer",
-        text: &incoming_text,
-        intent: top.as_ref().map(|(i, _)| i.as_str()),
-        confidence: top.as_ref().map(|(_, c)| f64::from(*c)),
-        anger: analysis.as_ref().map(|a| f64::from(a.anger)),
-        language: analysis.as_ref().map(|a| language_code(a.language)),
-    };
-    let transcript: Vec<NewMessage<'_>> = std::iter::once(incoming)
-        .chain(replies.iter().map(|reply| bot_message(&reply.text, lang)))
-        .collect();
-    let message_ids = store::add_messages(db, conversation.id, &transcript, now)?;
-    conversation.status = status_name(decision.state.status).to_string();
-    conversation.language = decision
+    let mut state = conversation.clone();
+    state.status = status_name(decision.state.status).to_string();
+    state.language = decision
         .state
         .language
         .map(|l| language_code(l).to_string());
-    conversation.misses = i64::from(decision.state.misses);
-    conversation.out_of_scope_streak = i64::from(decision.state.out_of_scope_streak);
-    conversation.awaiting_rating = decision.state.awaiting_rating;
-    store::save_state(db, conversation)?;
-    Ok(Turn {
+    state.misses = i64::from(decision.state.misses);
+    state.out_of_scope_streak = i64::from(decision.state.out_of_scope_streak);
+    state.awaiting_rating = decision.state.awaiting_rating;
+    let erasure = decision.action == policy::Action::ErasureRequested;
+    let rating = match &decision.action {
+        policy::Action::Rating { score } => Some(*score),
+        _ => None,
+    };
+    Ok(Plan {
         decision,
         analysis,
+        incoming_text,
         replies,
-        message_ids,
+        state,
+        handoff_reason,
         notification,
+        erasure,
+        rating,
     })
-}
-
-/// Stores one event, its replies and their outbox rows (leased to this request). Returns
-/// `None` for a redelivery.
-fn process(
-    db: &SpinDb,
-    shop: &replies::Shop,
-    event: &InboundEvent,
-    analysis: Option<policy::Analysis>,
-    crisis: &CrisisSetting,
-    now: i64,
-    metrics: &mut Batch,
-) -> Result<Option<Vec<Delivery>>, DbError> {
-    let channel = event.channel.as_str();
-    if !store::claim_message(db, channel, &event.message_id, now)? {
-        return Ok(None);
-    }
-    let mut conversation = store::touch_conversation(
-        db,
-        channel,
-        &event.customer_id,
-        &event.business_id,
-        event.customer_name.as_deref(),
-        event.timestamp_ms.min(now),
-    )?;
-    let mut outgoing = Vec::new();
-    if event.channel == Channel::WhatsApp {
-        // Blue ticks: the customer sees we read it (delivered through the outbox like replies).
-        outgoing.push(store::NewOutbox {
-            channel: channel.to_string(),
-            target: event.business_id.clone(),
-            body: meta::whatsapp_mark_read(&event.message_id).to_string(),
-        });
-    }
-    let turn = converse(
-        db,
-        shop,
-        &mut conversation,
-        &event.kind,
-        analysis,
-        crisis,
-        now,
-        metrics,
-    )?;
-    let lang = replies::language_code(turn.decision.state.reply_language());
-    // The team hears of a new handoff before the customer's acknowledgement goes out.
-    outgoing.extend(turn.notification);
-    outgoing.extend(reply_rows(
-        shop,
-        &conversation,
-        &turn.replies,
-        lang,
-        meta::MessengerMessaging::Response,
-    ));
-    store::enqueue_all(
-        db,
-        conversation.id,
-        &outgoing,
-        now,
-        now + LEASE_MS,
-        conversation.last_customer_ms,
-    )
-    .map(Some)
 }
 
 /// Replies to a conversation's customer as outbox rows: Graph API bodies for its channel

@@ -31,35 +31,36 @@ pub struct DeliveryRun {
     pub failed: usize,
 }
 
-/// Delivers due outbox rows (new replies and earlier failures whose back-off has passed).
+/// Delivers due outbox rows (new replies and earlier failures whose back-off has passed);
+/// finding nothing due is a read, so a request with nothing to deliver takes no write lock.
 pub async fn deliver_due(db: &SpinDb) -> DeliveryRun {
-    deliver_with_due(db, Vec::new()).await
+    deliver_turns(db, &[]).await
 }
 
-/// Delivers the rows this request leased when it stored them, together with whatever else
-/// is due (earlier failures whose back-off has passed), oldest first, so that a customer
-/// receives replies in the order they were written. Finding nothing due is a read, so a
-/// request with nothing else to deliver takes no extra write lock.
-pub async fn deliver_with_due(db: &SpinDb, leased: Vec<Delivery>) -> DeliveryRun {
+/// Delivers the outbox rows of the turns this request stored (leased to it), with whatever
+/// else is due, oldest first: one read finds both.
+pub async fn deliver_turns(db: &SpinDb, turns: &[String]) -> DeliveryRun {
     let now = now_ms();
-    let due = store::any_due(db, now).and_then(|any| {
-        if any {
-            store::claim_due(db, now, LEASE_MS, DELIVERIES_PER_REQUEST)
+    let found = store::turn::turn_rows_and_due(db, turns, now).and_then(|(mine, due)| {
+        let claimed = if due {
+            store::claim_due(db, now, LEASE_MS, DELIVERIES_PER_REQUEST)?
         } else {
-            Ok(Vec::new())
-        }
-    });
-    let mut deliveries = match due {
-        Ok(due) => due,
-        Err(e) => {
-            // The rows stay (claimed ones until their lease ends) and are tried again later.
-            eprintln!("bot: cannot read the outbox: {e}");
             Vec::new()
+        };
+        Ok((mine, claimed))
+    });
+    match found {
+        Ok((mine, mut deliveries)) => {
+            deliveries.extend(mine);
+            deliveries.sort_by_key(|d| d.id);
+            deliver(db, deliveries).await
         }
-    };
-    deliveries.extend(leased);
-    deliveries.sort_by_key(|d| d.id);
-    deliver(db, deliveries).await
+        Err(e) => {
+            // The rows stay leased until their lease ends, then any request sends them.
+            eprintln!("bot: cannot read the outbox: {e}");
+            DeliveryRun::default()
+        }
+    }
 }
 
 /// Sends claimed (leased) rows and records the outcomes. Failures are recorded on the row,
@@ -114,14 +115,36 @@ pub async fn deliver(db: &SpinDb, deliveries: Vec<Delivery>) -> DeliveryRun {
         );
         outcomes.push((delivery, outcome));
     }
-    // One transaction for all outcomes, retried while the database is busy. If it still
-    // fails, the leases expire and the rows are sent again: a reply may then go out twice,
-    // which is why this write is kept this small.
+    // One statement for all outcomes and their metrics, retried while the database is busy.
+    // If it still fails, the leases expire and the rows are sent again: a reply may then go
+    // out twice, which is why this write is kept this small.
     let now = now_ms();
-    let recorded = store::transaction(db, || {
-        store::record_outcomes(db, &outcomes, now, backoff_base_ms)?;
-        metrics.write(db)
-    });
+    let rows: Vec<store::turn::OutcomeRow<'_>> = outcomes
+        .iter()
+        .map(|(delivery, outcome)| match outcome {
+            Outcome::Sent => store::turn::OutcomeRow {
+                id: delivery.id,
+                state: "sent",
+                next_attempt_ms: None,
+                error: None,
+            },
+            Outcome::Retry(error) => store::turn::OutcomeRow {
+                id: delivery.id,
+                state: "pending",
+                next_attempt_ms: Some(
+                    now + store::backoff_ms(delivery.attempts + 1, backoff_base_ms),
+                ),
+                error: Some(error),
+            },
+            Outcome::Failed(error) => store::turn::OutcomeRow {
+                id: delivery.id,
+                state: "failed",
+                next_attempt_ms: None,
+                error: Some(error),
+            },
+        })
+        .collect();
+    let recorded = store::turn::write_outcomes(db, &rows, now, &metrics);
     if let Err(e) = recorded {
         eprintln!("bot: cannot record delivery outcomes: {e}");
     }

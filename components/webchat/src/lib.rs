@@ -2,7 +2,7 @@
 //! synchronously; `GET /chat` serves a small page to try the bot by hand.
 
 use component_shell::bot::{self, SpinDb};
-use component_shell::{delivery, json, json_error};
+use component_shell::{json, json_error};
 use serde::Deserialize;
 use spin_sdk::http::{Method, Response};
 use spin_sdk::http_component;
@@ -35,8 +35,8 @@ async fn handle(incoming: spin_sdk::http::IncomingRequest, out: spin_sdk::http::
     // After answering: a new handoff's notification, then anything else due (earlier
     // retries); a refused chat message is counted in the metrics.
     match stored {
-        Some((db, leased)) => {
-            delivery::deliver_with_due(&db, leased).await;
+        Some(db) => {
+            bot::deliver_due(&db).await;
         }
         None if *req.method() == Method::Post => {
             bot::record_rejected("webchat", status, started.elapsed().as_secs_f64());
@@ -114,9 +114,9 @@ fn since(query: &str) -> Response {
     }
 }
 
-/// A chat message answered: the response, and the database with the outbox rows this
-/// request leased (a handoff's notification) when it was stored.
-type Answered = (Response, Option<(SpinDb, Vec<store::Delivery>)>);
+/// A chat message answered: the response, and the database when the message was stored
+/// (to deliver what is due after the answer, such as a handoff's notification).
+type Answered = (Response, Option<SpinDb>);
 
 fn chat(body: &[u8], started: std::time::Instant) -> Answered {
     let request: ChatRequest = match serde_json::from_slice(body) {
@@ -141,7 +141,7 @@ fn chat(body: &[u8], started: std::time::Instant) -> Answered {
         Err(response) => return (response, None),
     };
     match converse(&db, shop, &request, started) {
-        Ok(Ok((body, leased))) => (json(200, &body), Some((db, leased))),
+        Ok(Ok(body)) => (json(200, &body), Some(db)),
         Ok(Err(response)) => (response, None),
         Err(e) => {
             eprintln!("webchat: could not store the message: {e}");
@@ -171,14 +171,16 @@ fn check(request: &ChatRequest) -> Result<(), Response> {
     Ok(())
 }
 
-/// One turn of a web chat conversation, stored in one transaction with its metrics; the
-/// answer's body is built from what the transaction wrote.
+/// One turn of a web chat conversation: read, decide and store (one statement, see
+/// [`store::turn`]) in one transaction with the read of what the answer reports, so that an
+/// answer is never lost after the turn was stored. A handoff's notification is queued for
+/// any sender (web chat messages have no platform id to lease their rows by).
 fn converse(
     db: &SpinDb,
     shop: &'static replies::Shop,
     request: &ChatRequest,
     started: std::time::Instant,
-) -> Result<Result<(serde_json::Value, Vec<store::Delivery>), Response>, store::DbError> {
+) -> Result<Result<serde_json::Value, Response>, store::DbError> {
     let customer_id = request.customer_id.trim();
     let kind = match &request.payload {
         Some(payload) => meta::EventKind::Payload {
@@ -189,47 +191,48 @@ fn converse(
     };
     let mut nlu_metrics = store::metrics::Batch::default();
     let analysis = bot::analyze_event(&kind, &mut nlu_metrics);
-    let crisis = bot::crisis_setting(db)?;
     let now = bot::now_ms();
     store::transaction_or_rollback(db, || {
-        let mut metrics = nlu_metrics.clone();
-        let mut conversation = match &request.conversation_id {
-            Some(id) => {
-                let found = id
-                    .parse::<i64>()
-                    .ok()
-                    .map(|id| store::conversation_by_id(db, id))
-                    .transpose()?
-                    .flatten();
-                match found {
-                    Some(c) if c.channel == "webchat" && c.customer_id == customer_id => c,
-                    _ => {
-                        return Ok(Err(json_error(
-                            404,
-                            "unknown conversation_id for this customer_id",
-                        )));
-                    }
-                }
+        let context = store::turn::context(db, "webchat", customer_id, None)?;
+        let (current, version) = match (&context.conversation, &request.conversation_id) {
+            (Some((c, version)), Some(id)) if c.id.to_string() == *id => {
+                (c.clone(), Some(*version))
             }
-            None => store::touch_conversation(db, "webchat", customer_id, "web", None, now)?,
+            (_, Some(_)) => {
+                return Ok(Err(json_error(
+                    404,
+                    "unknown conversation_id for this customer_id",
+                )));
+            }
+            (Some((c, version)), None) => (c.clone(), Some(*version)),
+            (None, None) => (
+                store::Conversation {
+                    id: 0,
+                    channel: "webchat".into(),
+                    customer_id: customer_id.to_string(),
+                    business_id: "web".into(),
+                    customer_name: None,
+                    language: None,
+                    status: "bot".into(),
+                    misses: 0,
+                    out_of_scope_streak: 0,
+                    last_customer_ms: now,
+                    awaiting_rating: false,
+                },
+                None,
+            ),
         };
-        let turn = bot::converse(
+        let mut metrics = nlu_metrics.clone();
+        let plan = bot::plan(
             db,
             shop,
-            &mut conversation,
+            &current,
+            context.open_handoff,
             &kind,
             analysis.clone(),
-            &crisis,
+            &bot::crisis_of(&context),
             now,
             &mut metrics,
-        )?;
-        let leased = store::enqueue_all(
-            db,
-            conversation.id,
-            &Vec::from_iter(turn.notification.clone()),
-            now,
-            now + delivery::LEASE_MS,
-            conversation.last_customer_ms,
         )?;
         bot::count_request(
             &mut metrics,
@@ -237,26 +240,62 @@ fn converse(
             200,
             started.elapsed().as_secs_f64(),
         );
-        metrics.write(db)?;
-        let top = turn
+        let outbox: Vec<store::turn::TurnOutbox> = plan
+            .notification
+            .clone()
+            .map(|row| store::turn::TurnOutbox {
+                row,
+                notification: true,
+            })
+            .into_iter()
+            .collect();
+        let written = store::turn::write_turn(
+            db,
+            &store::turn::Turn {
+                channel: "webchat",
+                message_id: None,
+                customer_id,
+                business_id: "web",
+                customer_name: None,
+                customer_ms: now,
+                now_ms: now,
+                expected_version: version,
+                state: &plan.state,
+                messages: &plan.messages(),
+                outbox: &outbox,
+                lease_until_ms: 0,
+                handoff: plan.handoff(),
+                erasure: plan.erasure,
+                rating: plan.rating,
+                metrics: &metrics,
+            },
+        )?;
+        if written != store::turn::TurnWritten::Stored {
+            // Read and written under one write lock: nothing can change in between.
+            return Err(store::DbError::new(format!(
+                "web chat turn not stored: {written:?}"
+            )));
+        }
+        let (conversation_id, last_message_id) =
+            store::turn::last_message(db, "webchat", customer_id)?;
+        let top = plan
             .analysis
             .as_ref()
             .and_then(|a| a.intents.first().cloned());
-        let body = serde_json::json!({
-            "conversation_id": conversation.id.to_string(),
-            "last_message_id": turn.message_ids.iter().max(),
-            "replies": turn.replies.iter().map(|r| {
+        Ok(Ok(serde_json::json!({
+            "conversation_id": conversation_id.to_string(),
+            "last_message_id": last_message_id,
+            "replies": plan.replies.iter().map(|r| {
                 let mut reply = serde_json::json!({ "text": r.text });
                 if !r.buttons.is_empty() {
                     reply["options"] = r.buttons.iter().map(|b| serde_json::json!({ "payload": b.payload, "title": b.title })).collect();
                 }
                 reply
             }).collect::<Vec<_>>(),
-            "language": conversation.language,
+            "language": plan.state.language,
             "intent": top.as_ref().map(|(i, _)| i.clone()),
             "confidence": top.as_ref().map(|(_, c)| *c),
-            "handoff": matches!(turn.decision.action, policy::Action::Handoff { .. }),
-        });
-        Ok(Ok((body, leased)))
+            "handoff": matches!(plan.decision.action, policy::Action::Handoff { .. }),
+        })))
     })
 }

@@ -24,6 +24,7 @@ pub mod desk;
 pub mod metrics;
 pub mod privacy;
 mod transaction;
+pub mod turn;
 
 pub use transaction::{BUSY_DEADLINE, Retrying, transaction, transaction_or_rollback};
 
@@ -249,6 +250,7 @@ const MIGRATIONS: &[&[&str]] = &[
     OPERATIONS_SCHEMA,
     METRICS_SCHEMA,
     WAL_SCHEMA,
+    turn::TURN_SCHEMA,
 ];
 
 /// The schema version this code needs.

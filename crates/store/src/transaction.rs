@@ -6,7 +6,8 @@
 //! steps of up to 100 ms, which starves writers under load). So the app waits itself: the
 //! connection is set not to wait at all (`PRAGMA busy_timeout = 0`, see [`Retrying::open`]),
 //! and a busy statement or transaction is tried again after a short, jittered pause, up to
-//! [`BUSY_DEADLINE`].
+//! [`BUSY_DEADLINE`]. The hot path keeps lock holds short by writing with one statement
+//! (see [`crate::turn`]).
 
 use crate::{Database, DbError, ErrorKind, Value};
 use std::cell::Cell;

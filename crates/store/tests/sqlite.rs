@@ -660,3 +660,217 @@ fn export_erase_and_purge_keep_the_kpis_but_not_the_person() {
     let events = privacy::audit_events(&db, 10).unwrap();
     assert_eq!(events[0].action, "erase");
 }
+
+/// A turn as the webhook writes it: one read, one statement.
+fn turn<'a>(
+    message_id: &'a str,
+    version: Option<i64>,
+    state: &'a store::Conversation,
+    messages: &'a [NewMessage<'a>],
+    outbox: &'a [store::turn::TurnOutbox],
+    handoff: Option<store::turn::TurnHandoff<'a>>,
+    metrics: &'a store::metrics::Batch,
+) -> store::turn::Turn<'a> {
+    store::turn::Turn {
+        channel: "messenger",
+        message_id: Some(message_id),
+        customer_id: "PSID-T",
+        business_id: "PAGE",
+        customer_name: Some("Tom"),
+        customer_ms: 1_000,
+        now_ms: 1_000,
+        expected_version: version,
+        state,
+        messages,
+        outbox,
+        lease_until_ms: 31_000,
+        handoff,
+        erasure: false,
+        rating: None,
+        metrics,
+    }
+}
+
+#[test]
+fn a_turn_is_one_statement_that_refuses_redeliveries_and_stale_decisions() {
+    use store::turn::{TurnOutbox, TurnWritten, context_migrated, write_turn};
+    let db = open(&db_path("turn"));
+    // A new database: the context read migrates it first.
+    let context = context_migrated(&db, "messenger", "PSID-T", Some("m.1")).unwrap();
+    assert_eq!(context.schema_version, Some(store::SCHEMA_VERSION));
+    assert_eq!(
+        (context.processed, context.conversation.is_none()),
+        (false, true)
+    );
+
+    let mut state = store::Conversation {
+        id: 0,
+        channel: "messenger".into(),
+        customer_id: "PSID-T".into(),
+        business_id: "PAGE".into(),
+        customer_name: Some("Tom".into()),
+        language: Some("en".into()),
+        status: "queued".into(),
+        misses: 0,
+        out_of_scope_streak: 0,
+        last_customer_ms: 1_000,
+        awaiting_rating: false,
+    };
+    let messages = [
+        NewMessage {
+            direction: "in",
+            author: "customer",
+            text: "I want a human",
+            intent: Some("human"),
+            confidence: Some(0.9),
+            anger: Some(0.1),
+            language: Some("en"),
+        },
+        NewMessage {
+            direction: "out",
+            author: "bot",
+            text: "Someone will be with you",
+            intent: None,
+            confidence: None,
+            anger: None,
+            language: Some("en"),
+        },
+    ];
+    let row = |channel: &str, body: &str, notification| TurnOutbox {
+        row: store::NewOutbox {
+            channel: channel.into(),
+            target: "me".into(),
+            body: body.into(),
+        },
+        notification,
+    };
+    let outbox = [
+        row(
+            "notify",
+            r#"{"event":"handoff","conversation_id":"0","desk_path":""}"#,
+            true,
+        ),
+        row(
+            "messenger",
+            r#"{"message":{"text":"Someone will be with you"}}"#,
+            false,
+        ),
+    ];
+    let handoff = || {
+        Some(store::turn::TurnHandoff {
+            reason: "explicit_request",
+            anger: 0.1,
+            language: Some("en"),
+        })
+    };
+    let mut metrics = store::metrics::Batch::default();
+    metrics.count("chatbot_replies_total", &[("intent", "handoff")], 1.0);
+    metrics.observe("chatbot_request_seconds", &[], 0.002);
+    let first = turn("m.1", None, &state, &messages, &outbox, handoff(), &metrics);
+    assert_eq!(write_turn(&db, &first), Ok(TurnWritten::Stored));
+
+    // The same message again, even decided afresh, writes nothing.
+    assert_eq!(write_turn(&db, &first), Ok(TurnWritten::Redelivery));
+    let after = context_migrated(&db, "messenger", "PSID-T", Some("m.1")).unwrap();
+    assert!(after.processed && after.open_handoff);
+    let (conversation, version) = after.conversation.clone().unwrap();
+    assert_eq!(
+        (
+            conversation.status.as_str(),
+            conversation.customer_name.as_deref()
+        ),
+        ("queued", Some("Tom"))
+    );
+
+    // Two messages decided from the same read: the second is refused as stale.
+    state.status = "queued".into();
+    let no_outbox: [TurnOutbox; 0] = [];
+    let second = turn(
+        "m.2",
+        Some(version),
+        &state,
+        &messages[..1],
+        &no_outbox,
+        None,
+        &metrics,
+    );
+    let third = turn(
+        "m.3",
+        Some(version),
+        &state,
+        &messages[..1],
+        &no_outbox,
+        None,
+        &metrics,
+    );
+    assert_eq!(write_turn(&db, &second), Ok(TurnWritten::Stored));
+    assert_eq!(write_turn(&db, &third), Ok(TurnWritten::Changed));
+    let context = context_migrated(&db, "messenger", "PSID-T", Some("m.3")).unwrap();
+    assert!(!context.processed, "a refused turn claims nothing");
+    // An agent's claim changes the conversation too.
+    let (_, before_claim) = context.conversation.unwrap();
+    store::desk::claim(&db, conversation.id, "1", 2_000).unwrap();
+    let claimed = context_migrated(&db, "messenger", "PSID-T", None).unwrap();
+    assert!(claimed.conversation.unwrap().1 > before_claim);
+
+    // What the first turn stored: transcript in order, one handoff, the notification with
+    // the conversation's id filled in, rows leased to the writer, and the metrics.
+    let transcript = store::desk::transcript(&db, conversation.id, 0).unwrap();
+    let texts: Vec<&str> = transcript.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts[..2], ["I want a human", "Someone will be with you"]);
+    assert_eq!(
+        store::desk::handoffs_of(&db, conversation.id)
+            .unwrap()
+            .len(),
+        1
+    );
+    let key = store::turn::turn_key("messenger", "m.1");
+    let (rows, due) =
+        store::turn::turn_rows_and_due(&db, std::slice::from_ref(&key), 2_000).unwrap();
+    assert!(
+        !due,
+        "nothing else is due: the rows are leased to the writer"
+    );
+    assert_eq!(rows.len(), 2);
+    let notification: serde_json::Value = serde_json::from_str(&rows[0].body).unwrap();
+    assert_eq!(notification["conversation_id"], conversation.id.to_string());
+    assert_eq!(
+        notification["desk_path"],
+        format!("/desk/#{}", conversation.id)
+    );
+    assert_eq!(rows[1].last_customer_ms, 1_000);
+    assert!(store::claim_due(&db, 2_000, 30_000, 10).unwrap().is_empty());
+
+    // The outcomes of a delivery run, one statement.
+    let outcomes = [
+        store::turn::OutcomeRow {
+            id: rows[0].id,
+            state: "sent",
+            next_attempt_ms: None,
+            error: None,
+        },
+        store::turn::OutcomeRow {
+            id: rows[1].id,
+            state: "pending",
+            next_attempt_ms: Some(4_000),
+            error: Some("Graph API answered 503"),
+        },
+    ];
+    let mut delivered = store::metrics::Batch::default();
+    delivered.count("chatbot_deliveries_total", &[("outcome", "sent")], 1.0);
+    store::turn::write_outcomes(&db, &outcomes, 2_500, &delivered).unwrap();
+    assert_eq!(
+        store::outbox_counts(&db).unwrap(),
+        vec![("pending".to_string(), 1), ("sent".to_string(), 1)]
+    );
+    let retry = store::claim_due(&db, 4_000, 30_000, 10).unwrap();
+    assert_eq!((retry.len(), retry[0].attempts), (1, 1));
+    let text = store::metrics::render(&db, &Default::default(), &[]).unwrap();
+    for series in [
+        "chatbot_replies_total{intent=\"handoff\"} 2",
+        "chatbot_deliveries_total{outcome=\"sent\"} 1",
+        "chatbot_request_seconds_count 2",
+    ] {
+        assert!(text.contains(series), "{series} in {text}");
+    }
+}
