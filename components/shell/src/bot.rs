@@ -1,8 +1,8 @@
 //! The bot's pipeline for verified webhook events. Per event: the NLU first (no database),
 //! one read of what the decision needs ([`store::turn::context`]), the policy, and one
-//! statement that stores the outcome ([`store::turn::write_turn`]: dedupe claim,
-//! conversation state, transcript, outbox rows leased to this request, handoff, metrics),
-//! all before the webhook answers; after the answer, the new replies are sent
+//! short write transaction that stores the outcome ([`store::turn::write_turn`]: dedupe
+//! claim, conversation state, transcript, outbox rows leased to this request, handoff,
+//! metrics), all before the webhook answers; after the answer, the new replies are sent
 //! ([`crate::delivery`]).
 
 pub use crate::db::SpinDb;
@@ -14,7 +14,7 @@ use spin_sdk::http::Response;
 use std::sync::OnceLock;
 use store::metrics::Batch;
 use store::turn::{Context, TurnHandoff, TurnOutbox, TurnWritten};
-use store::{DbError, NewMessage};
+use store::{DbError, Delivery, NewMessage};
 
 pub use crate::delivery::{HUMAN_AGENT_WINDOW_MS, WINDOW_MS, deliver_due};
 
@@ -59,8 +59,8 @@ pub async fn serve_webhook(
                 Ok(events) => match crate::db::open_default() {
                     Err(e) => (database_unavailable(&e), None),
                     Ok(db) => {
-                        let (response, turns) = store_events(&db, channel, &events, started);
-                        (response, Some((db, turns)))
+                        let (response, stored) = store_events(&db, channel, &events, started);
+                        (response, Some((db, stored)))
                     }
                 },
             },
@@ -70,8 +70,8 @@ pub async fn serve_webhook(
     crate::send_response(out, response).await;
     match stored {
         // Also after a 500: what was stored before the failure is sent.
-        Some((db, turns)) => {
-            crate::delivery::deliver_turns(&db, &turns).await;
+        Some((db, stored)) => {
+            crate::delivery::deliver_with_due(&db, stored.outbox, stored.due).await;
         }
         None => record_rejected(channel.as_str(), status, started.elapsed().as_secs_f64()),
     }
@@ -88,7 +88,7 @@ pub fn record_rejected(channel: &str, status: u16, seconds: f64) {
     count_request(&mut metrics, channel, status, seconds);
     let result = crate::db::open_default().and_then(|db| {
         store::migrate(&db)?;
-        store::metrics::write_in_one(&db, &metrics)
+        store::transaction(&db, || metrics.write(&db))
     });
     if let Err(e) = result {
         eprintln!("metrics not recorded: {e}");
@@ -159,19 +159,28 @@ pub fn add_bot_message(
     store::add_message(db, conversation_id, &bot_message(text, lang), now)
 }
 
+/// What a webhook request stored, for delivery after the answer.
+#[derive(Default)]
+struct StoredEvents {
+    /// The new outbox rows, leased to this request.
+    outbox: Vec<Delivery>,
+    /// Other rows are due too (earlier failures whose back-off has passed).
+    due: bool,
+}
+
 /// Stores the events of one verified webhook POST, each with its replies, before the answer;
-/// returns the answer and the turn keys of the stored events (their outbox rows are leased
-/// to this request). A storage failure answers 500 so Meta redelivers: what was stored is
-/// recognized as a redelivery, nothing is answered twice, and the rest is stored then.
+/// returns the answer and what to deliver after it. A storage failure answers 500 so Meta
+/// redelivers: what was stored is recognized as a redelivery, nothing is answered twice,
+/// and the rest is stored then.
 fn store_events(
     db: &SpinDb,
     channel: Channel,
     events: &[InboundEvent],
     started: std::time::Instant,
-) -> (Response, Vec<String>) {
+) -> (Response, StoredEvents) {
     let shop = match shop_or_500() {
         Ok(shop) => shop,
-        Err(response) => return (response, Vec::new()),
+        Err(response) => return (response, StoredEvents::default()),
     };
     // The NLU runs before any database work.
     let analyzed: Vec<(Option<policy::Analysis>, Batch)> = events
@@ -190,51 +199,55 @@ fn store_events(
     );
     // The request's own metrics ride on the first stored turn.
     let mut unwritten = Some(request_metrics);
-    let mut turns = Vec::new();
+    let mut stored = StoredEvents::default();
+    let mut handled = 0;
     for (event, (analysis, event_metrics)) in events.iter().zip(analyzed) {
         let mut metrics = event_metrics;
         if let Some(request) = &unwritten {
             metrics.merge(request);
         }
         match handle_event(db, shop, event, analysis, &metrics) {
-            Ok(Some(turn)) => {
-                turns.push(turn);
-                unwritten = None;
+            Ok((outbox, due)) => {
+                stored.due |= due;
+                if let Some(outbox) = outbox {
+                    handled += 1;
+                    stored.outbox.extend(outbox);
+                    unwritten = None;
+                }
             }
-            Ok(None) => {}
             Err(e) => {
                 eprintln!("bot: could not store a {} event: {e}", channel.as_str());
                 let response = json_error(500, "could not store the event; it will be redelivered");
-                return (response, turns);
+                return (response, stored);
             }
         }
     }
     if let Some(metrics) = unwritten
-        && let Err(e) = store::metrics::write_in_one(db, &metrics)
+        && let Err(e) = store::transaction(db, || metrics.write(db))
     {
         eprintln!("metrics not recorded: {e}");
     }
     let response = json(
         200,
-        &serde_json::json!({ "received": events.len(), "handled": turns.len() }),
+        &serde_json::json!({ "received": events.len(), "handled": handled }),
     );
-    (response, turns)
+    (response, stored)
 }
 
 /// How often a turn is decided again when its conversation changed meanwhile (another
 /// message of the same customer, or an agent) before the request gives up with a 500.
 const TURN_ATTEMPTS: usize = 8;
 
-/// Decides and stores one event: read, decide, write in one statement; decided again if
-/// the conversation changed in between. Returns the event's turn key, or `None` for a
-/// redelivery.
+/// Decides and stores one event: read, decide, write; decided again if the conversation
+/// changed in between. Returns the new outbox rows (`None` for a redelivery) and whether
+/// other rows are due.
 fn handle_event(
     db: &SpinDb,
     shop: &replies::Shop,
     event: &InboundEvent,
     analysis: Option<policy::Analysis>,
     metrics: &Batch,
-) -> Result<Option<String>, DbError> {
+) -> Result<(Option<Vec<Delivery>>, bool), DbError> {
     let channel = event.channel.as_str();
     let now = now_ms();
     let customer_ms = event.timestamp_ms.min(now);
@@ -244,9 +257,10 @@ fn handle_event(
             channel,
             &event.customer_id,
             Some(&event.message_id),
+            now,
         )?;
         if context.processed {
-            return Ok(None);
+            return Ok((None, context.due));
         }
         let (current, version) = current_conversation(&context, event, customer_ms);
         let mut turn_metrics = metrics.clone();
@@ -315,10 +329,8 @@ fn handle_event(
             },
         )?;
         match written {
-            TurnWritten::Stored => {
-                return Ok(Some(store::turn::turn_key(channel, &event.message_id)));
-            }
-            TurnWritten::Redelivery => return Ok(None),
+            TurnWritten::Stored(stored) => return Ok((Some(stored.outbox), context.due)),
+            TurnWritten::Redelivery => return Ok((None, context.due)),
             TurnWritten::Changed => continue,
         }
     }

@@ -34,33 +34,34 @@ pub struct DeliveryRun {
 /// Delivers due outbox rows (new replies and earlier failures whose back-off has passed);
 /// finding nothing due is a read, so a request with nothing to deliver takes no write lock.
 pub async fn deliver_due(db: &SpinDb) -> DeliveryRun {
-    deliver_turns(db, &[]).await
-}
-
-/// Delivers the outbox rows of the turns this request stored (leased to it), with whatever
-/// else is due, oldest first: one read finds both.
-pub async fn deliver_turns(db: &SpinDb, turns: &[String]) -> DeliveryRun {
-    let now = now_ms();
-    let found = store::turn::turn_rows_and_due(db, turns, now).and_then(|(mine, due)| {
-        let claimed = if due {
-            store::claim_due(db, now, LEASE_MS, DELIVERIES_PER_REQUEST)?
-        } else {
-            Vec::new()
-        };
-        Ok((mine, claimed))
-    });
-    match found {
-        Ok((mine, mut deliveries)) => {
-            deliveries.extend(mine);
-            deliveries.sort_by_key(|d| d.id);
-            deliver(db, deliveries).await
-        }
+    match store::any_due(db, now_ms()) {
+        Ok(due) => deliver_with_due(db, Vec::new(), due).await,
         Err(e) => {
-            // The rows stay leased until their lease ends, then any request sends them.
             eprintln!("bot: cannot read the outbox: {e}");
             DeliveryRun::default()
         }
     }
+}
+
+/// Delivers the rows this request leased when it stored them, together with whatever else
+/// is due when `due` (earlier failures whose back-off has passed), oldest first, so that a
+/// customer receives replies in the order they were written.
+pub async fn deliver_with_due(db: &SpinDb, leased: Vec<Delivery>, due: bool) -> DeliveryRun {
+    let mut deliveries = if due {
+        match store::claim_due(db, now_ms(), LEASE_MS, DELIVERIES_PER_REQUEST) {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                // The rows stay (claimed ones until their lease ends) and are tried later.
+                eprintln!("bot: cannot read the outbox: {e}");
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    deliveries.extend(leased);
+    deliveries.sort_by_key(|d| d.id);
+    deliver(db, deliveries).await
 }
 
 /// Sends claimed (leased) rows and records the outcomes. Failures are recorded on the row,
@@ -115,36 +116,14 @@ pub async fn deliver(db: &SpinDb, deliveries: Vec<Delivery>) -> DeliveryRun {
         );
         outcomes.push((delivery, outcome));
     }
-    // One statement for all outcomes and their metrics, retried while the database is busy.
-    // If it still fails, the leases expire and the rows are sent again: a reply may then go
-    // out twice, which is why this write is kept this small.
+    // One transaction for all outcomes and their metrics, retried while the database is
+    // busy. If it still fails, the leases expire and the rows are sent again: a reply may
+    // then go out twice, which is why this write is kept this small.
     let now = now_ms();
-    let rows: Vec<store::turn::OutcomeRow<'_>> = outcomes
-        .iter()
-        .map(|(delivery, outcome)| match outcome {
-            Outcome::Sent => store::turn::OutcomeRow {
-                id: delivery.id,
-                state: "sent",
-                next_attempt_ms: None,
-                error: None,
-            },
-            Outcome::Retry(error) => store::turn::OutcomeRow {
-                id: delivery.id,
-                state: "pending",
-                next_attempt_ms: Some(
-                    now + store::backoff_ms(delivery.attempts + 1, backoff_base_ms),
-                ),
-                error: Some(error),
-            },
-            Outcome::Failed(error) => store::turn::OutcomeRow {
-                id: delivery.id,
-                state: "failed",
-                next_attempt_ms: None,
-                error: Some(error),
-            },
-        })
-        .collect();
-    let recorded = store::turn::write_outcomes(db, &rows, now, &metrics);
+    let recorded = store::transaction(db, || {
+        store::record_outcomes(db, &outcomes, now, backoff_base_ms)?;
+        metrics.write(db)
+    });
     if let Err(e) = recorded {
         eprintln!("bot: cannot record delivery outcomes: {e}");
     }

@@ -171,10 +171,12 @@ fn check(request: &ChatRequest) -> Result<(), Response> {
     Ok(())
 }
 
-/// One turn of a web chat conversation: read, decide and store (one statement, see
-/// [`store::turn`]) in one transaction with the read of what the answer reports, so that an
-/// answer is never lost after the turn was stored. A handoff's notification is queued for
-/// any sender (web chat messages have no platform id to lease their rows by).
+/// How often a web chat turn is decided again when its conversation changed meanwhile.
+const TURN_ATTEMPTS: usize = 8;
+
+/// One turn of a web chat conversation: read, decide, store (see [`store::turn`]); the
+/// answer reports what the write returned, so it is never lost after the turn was stored.
+/// A handoff's notification is queued for any sender (delivered after the answer).
 fn converse(
     db: &SpinDb,
     shop: &'static replies::Shop,
@@ -191,9 +193,9 @@ fn converse(
     };
     let mut nlu_metrics = store::metrics::Batch::default();
     let analysis = bot::analyze_event(&kind, &mut nlu_metrics);
-    let now = bot::now_ms();
-    store::transaction_or_rollback(db, || {
-        let context = store::turn::context(db, "webchat", customer_id, None)?;
+    for _ in 0..TURN_ATTEMPTS {
+        let now = bot::now_ms();
+        let context = store::turn::context(db, "webchat", customer_id, None, now)?;
         let (current, version) = match (&context.conversation, &request.conversation_id) {
             (Some((c, version)), Some(id)) if c.id.to_string() == *id => {
                 (c.clone(), Some(*version))
@@ -270,21 +272,22 @@ fn converse(
                 metrics: &metrics,
             },
         )?;
-        if written != store::turn::TurnWritten::Stored {
-            // Read and written under one write lock: nothing can change in between.
-            return Err(store::DbError::new(format!(
-                "web chat turn not stored: {written:?}"
-            )));
-        }
-        let (conversation_id, last_message_id) =
-            store::turn::last_message(db, "webchat", customer_id)?;
+        let stored = match written {
+            store::turn::TurnWritten::Stored(stored) => stored,
+            store::turn::TurnWritten::Changed => continue,
+            store::turn::TurnWritten::Redelivery => {
+                return Err(store::DbError::new(
+                    "a web chat turn has no message id to repeat",
+                ));
+            }
+        };
         let top = plan
             .analysis
             .as_ref()
             .and_then(|a| a.intents.first().cloned());
-        Ok(Ok(serde_json::json!({
-            "conversation_id": conversation_id.to_string(),
-            "last_message_id": last_message_id,
+        return Ok(Ok(serde_json::json!({
+            "conversation_id": stored.conversation_id.to_string(),
+            "last_message_id": stored.last_message_id,
             "replies": plan.replies.iter().map(|r| {
                 let mut reply = serde_json::json!({ "text": r.text });
                 if !r.buttons.is_empty() {
@@ -296,6 +299,9 @@ fn converse(
             "intent": top.as_ref().map(|(i, _)| i.clone()),
             "confidence": top.as_ref().map(|(_, c)| *c),
             "handoff": matches!(plan.decision.action, policy::Action::Handoff { .. }),
-        })))
-    })
+        })));
+    }
+    Err(store::DbError::new(
+        "the conversation kept changing while this message was decided",
+    ))
 }

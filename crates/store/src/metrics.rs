@@ -60,27 +60,6 @@ impl Batch {
         entry.1 += seconds;
     }
 
-    /// The updates as JSON arrays, for the `metric_updates` view: counters `[[name, labels,
-    /// delta]]` and histogram buckets `[[name, labels, bucket, count, sum]]`.
-    pub fn to_json(&self) -> (String, String) {
-        let counters: Vec<serde_json::Value> = self
-            .counters
-            .iter()
-            .map(|((name, labels), delta)| serde_json::json!([name, labels, delta]))
-            .collect();
-        let buckets: Vec<serde_json::Value> = self
-            .buckets
-            .iter()
-            .map(|((name, labels, bucket), (count, sum))| {
-                serde_json::json!([name, labels, bucket, count, sum])
-            })
-            .collect();
-        (
-            serde_json::Value::from(counters).to_string(),
-            serde_json::Value::from(buckets).to_string(),
-        )
-    }
-
     /// Adds everything `other` recorded.
     pub fn merge(&mut self, other: &Batch) {
         for (key, delta) in &other.counters {
@@ -152,23 +131,6 @@ impl Batch {
         }
         Ok(())
     }
-}
-
-/// Writes a batch with one statement (through the `metric_updates` view).
-///
-/// # Errors
-///
-/// A database error.
-pub fn write_in_one(db: &impl Database, batch: &Batch) -> Result<(), DbError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let (counters, buckets) = batch.to_json();
-    db.execute(
-        "INSERT INTO metric_updates (counters, buckets) VALUES (?, ?)",
-        &[counters.as_str().into(), buckets.as_str().into()],
-    )?;
-    Ok(())
 }
 
 /// Adds `delta` to a counter, at once (see [`Batch`] to write several together).

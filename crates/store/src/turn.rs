@@ -1,34 +1,32 @@
-//! A customer's message and everything it causes, written with **one statement**.
+//! A customer's message and everything it causes: one read, then one short write
+//! transaction of simple statements.
 //!
-//! Under Spin every SQLite statement is a call out of the component and back (about 0.15 ms,
-//! against 0.02 ms in-process), and every write transaction holds the database's single
-//! write lock from `BEGIN` to `COMMIT`. So the hot path does one read and one write:
+//! Under Spin every request opens a new SQLite connection (so the schema is parsed and every
+//! statement compiled afresh) and every statement is a call out of the component and back
+//! (about 0.15 ms, against 0.02 ms in-process). So the hot path reads once and writes once:
 //!
 //! 1. [`context`] reads what the decision needs in one `SELECT`: the schema version, the
-//!    crisis switch, whether the message was already handled, the conversation (with its
-//!    `version`) and whether it has an open handoff;
-//! 2. the caller decides (the policy is pure) and [`write_turn`] stores the outcome with one
-//!    `INSERT` into the view `turns`, whose trigger does the rest atomically: the dedupe
-//!    claim, the conversation's new state (refused if its `version` moved since step 1), the
-//!    transcript, the outbox rows (leased to the caller), a handoff, an erasure request, a
-//!    rating and the metrics. A lock is held for that one statement only.
+//!    crisis switch, whether the message was already handled, whether replies wait in the
+//!    outbox, the conversation with its `version`, and whether it has an open handoff;
+//! 2. the caller decides (the policy is pure), and [`write_turn`] stores the outcome in one
+//!    transaction: the dedupe claim, the conversation's new state (refused if its `version`
+//!    moved since step 1), the transcript, a handoff, an erasure request, a rating, the outbox
+//!    rows (leased to the caller) and the metrics.
 //!
 //! Every change to a conversation's state or its handoffs bumps `conversations.version`
-//! (triggers), so a decision made from a stale read is never stored: the caller reads again
-//! and decides again ([`TurnWritten::Changed`]).
+//! (small triggers), so a decision made from a stale read is never stored: the caller reads
+//! again and decides again ([`TurnWritten::Changed`]). The schema is kept small on purpose:
+//! Spin parses all of it on every request's first statement.
 
 use crate::metrics::Batch;
 use crate::{
     Conversation, Database, DbError, Delivery, NewMessage, NewOutbox, Value, conversation_from,
 };
 
-/// Version 6 of the schema: conversation versions, turn keys on outbox rows, and the views
-/// whose triggers write a turn, delivery outcomes and metrics in one statement each.
+/// Version 6 of the schema: conversation versions, bumped by every change of a
+/// conversation's state or its handoffs.
 pub(crate) const TURN_SCHEMA: &[&str] = &[
     "ALTER TABLE conversations ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
-    "ALTER TABLE outbox ADD COLUMN turn TEXT",
-    "ALTER TABLE outbox ADD COLUMN seq INTEGER",
-    "CREATE INDEX IF NOT EXISTS outbox_by_turn ON outbox (turn) WHERE turn IS NOT NULL",
     "CREATE TRIGGER IF NOT EXISTS conversations_version
         AFTER UPDATE OF status, language, misses, out_of_scope_streak, awaiting_rating ON conversations
         BEGIN UPDATE conversations SET version = version + 1 WHERE id = NEW.id; END",
@@ -36,92 +34,6 @@ pub(crate) const TURN_SCHEMA: &[&str] = &[
         BEGIN UPDATE conversations SET version = version + 1 WHERE id = NEW.conversation_id; END",
     "CREATE TRIGGER IF NOT EXISTS handoffs_update_version AFTER UPDATE ON handoffs
         BEGIN UPDATE conversations SET version = version + 1 WHERE id = NEW.conversation_id; END",
-    // Metric updates as JSON: counters [[name, labels, delta]], buckets [[name, labels,
-    // bucket, count, sum]].
-    "CREATE VIEW IF NOT EXISTS metric_updates AS SELECT NULL AS counters, NULL AS buckets WHERE 0",
-    "CREATE TRIGGER IF NOT EXISTS metric_updates_write INSTEAD OF INSERT ON metric_updates BEGIN
-        INSERT INTO metric_counters (name, labels, value)
-            SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
-            FROM json_each(COALESCE(NEW.counters, '[]')) WHERE true
-            ON CONFLICT (name, labels) DO UPDATE SET value = value + excluded.value;
-        INSERT INTO metric_histograms (name, labels, bucket, count, sum)
-            SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
-                   json_extract(value, '$[3]'), json_extract(value, '$[4]')
-            FROM json_each(COALESCE(NEW.buckets, '[]')) WHERE true
-            ON CONFLICT (name, labels, bucket) DO UPDATE SET count = count + excluded.count, sum = sum + excluded.sum;
-    END",
-    "CREATE VIEW IF NOT EXISTS turns AS SELECT
-        NULL AS channel, NULL AS message_id, NULL AS customer_id, NULL AS business_id,
-        NULL AS customer_name, NULL AS customer_ms, NULL AS now_ms, NULL AS expected_version,
-        NULL AS language, NULL AS status, NULL AS misses, NULL AS out_of_scope_streak,
-        NULL AS awaiting_rating, NULL AS messages, NULL AS outbox, NULL AS lease_until_ms,
-        NULL AS handoff_reason, NULL AS handoff_priority, NULL AS handoff_language,
-        NULL AS erasure, NULL AS rating, NULL AS counters, NULL AS buckets
-        WHERE 0",
-    "CREATE TRIGGER IF NOT EXISTS turns_write INSTEAD OF INSERT ON turns BEGIN
-        INSERT INTO processed_messages (channel, message_id, received_ms)
-            SELECT NEW.channel, NEW.message_id, NEW.now_ms WHERE NEW.message_id IS NOT NULL;
-        SELECT RAISE(ABORT, 'conversation changed since it was read')
-            WHERE (SELECT version FROM conversations
-                   WHERE channel = NEW.channel AND customer_id = NEW.customer_id) IS NOT NEW.expected_version;
-        INSERT INTO conversations (channel, customer_id, business_id, customer_name, last_customer_ms,
-                                   created_ms, language, status, misses, out_of_scope_streak, awaiting_rating)
-            VALUES (NEW.channel, NEW.customer_id, NEW.business_id, NEW.customer_name, NEW.customer_ms,
-                    NEW.customer_ms, NEW.language, NEW.status, NEW.misses, NEW.out_of_scope_streak,
-                    NEW.awaiting_rating)
-            ON CONFLICT (channel, customer_id) DO UPDATE SET
-                business_id = excluded.business_id,
-                customer_name = COALESCE(excluded.customer_name, conversations.customer_name),
-                last_customer_ms = MAX(conversations.last_customer_ms, excluded.last_customer_ms),
-                language = excluded.language, status = excluded.status, misses = excluded.misses,
-                out_of_scope_streak = excluded.out_of_scope_streak,
-                awaiting_rating = excluded.awaiting_rating;
-        INSERT INTO messages (conversation_id, direction, author, text, intent, confidence, anger, language, created_ms)
-            SELECT c.id, json_extract(m.value, '$.direction'), json_extract(m.value, '$.author'),
-                   json_extract(m.value, '$.text'), json_extract(m.value, '$.intent'),
-                   json_extract(m.value, '$.confidence'), json_extract(m.value, '$.anger'),
-                   json_extract(m.value, '$.language'), NEW.now_ms
-            FROM conversations c, json_each(NEW.messages) m
-            WHERE c.channel = NEW.channel AND c.customer_id = NEW.customer_id ORDER BY m.key;
-        INSERT INTO handoffs (conversation_id, channel, reason, priority, language, created_ms)
-            SELECT c.id, c.channel, NEW.handoff_reason, NEW.handoff_priority, NEW.handoff_language, NEW.now_ms
-            FROM conversations c
-            WHERE NEW.handoff_reason IS NOT NULL AND c.channel = NEW.channel AND c.customer_id = NEW.customer_id
-            ON CONFLICT DO NOTHING;
-        INSERT INTO erasure_requests (conversation_id, channel, customer_id, created_ms)
-            SELECT c.id, c.channel, c.customer_id, NEW.now_ms FROM conversations c
-            WHERE NEW.erasure AND c.channel = NEW.channel AND c.customer_id = NEW.customer_id
-            ON CONFLICT DO NOTHING;
-        UPDATE handoffs SET csat = NEW.rating WHERE NEW.rating IS NOT NULL AND id = (
-            SELECT h.id FROM handoffs h JOIN conversations c ON c.id = h.conversation_id
-            WHERE c.channel = NEW.channel AND c.customer_id = NEW.customer_id AND h.resolved_ms IS NOT NULL
-            ORDER BY h.resolved_ms DESC, h.id DESC LIMIT 1);
-        INSERT INTO outbox (conversation_id, channel, target, body, next_attempt_ms, created_ms,
-                            lease_until_ms, turn, seq)
-            SELECT c.id, json_extract(o.value, '$.channel'), json_extract(o.value, '$.target'),
-                   CASE WHEN json_extract(o.value, '$.notification')
-                        THEN json_set(json_extract(o.value, '$.body'),
-                                      '$.conversation_id', CAST(c.id AS TEXT), '$.desk_path', '/desk/#' || c.id)
-                        ELSE json_extract(o.value, '$.body') END,
-                   NEW.now_ms, NEW.now_ms, NEW.lease_until_ms, NEW.channel || ':' || NEW.message_id, o.key
-            FROM conversations c, json_each(NEW.outbox) o
-            WHERE c.channel = NEW.channel AND c.customer_id = NEW.customer_id ORDER BY o.key;
-        INSERT INTO metric_updates (counters, buckets) VALUES (NEW.counters, NEW.buckets);
-    END",
-    // Outcomes of a delivery run as JSON: [{id, state, next_attempt_ms?, error?}].
-    "CREATE VIEW IF NOT EXISTS delivery_outcomes AS SELECT
-        NULL AS outcomes, NULL AS now_ms, NULL AS counters WHERE 0",
-    "CREATE TRIGGER IF NOT EXISTS delivery_outcomes_write INSTEAD OF INSERT ON delivery_outcomes BEGIN
-        UPDATE outbox SET
-            state = json_extract(o.value, '$.state'),
-            attempts = outbox.attempts + 1,
-            next_attempt_ms = COALESCE(json_extract(o.value, '$.next_attempt_ms'), outbox.next_attempt_ms),
-            sent_ms = CASE WHEN json_extract(o.value, '$.state') = 'sent' THEN NEW.now_ms ELSE outbox.sent_ms END,
-            lease_until_ms = 0,
-            last_error = json_extract(o.value, '$.error')
-        FROM json_each(NEW.outcomes) o WHERE outbox.id = json_extract(o.value, '$.id');
-        INSERT INTO metric_updates (counters, buckets) VALUES (NEW.counters, NULL);
-    END",
 ];
 
 /// What a decision about one customer message needs, read in one statement.
@@ -135,6 +47,8 @@ pub struct Context {
     pub crisis_message: Option<String>,
     /// The message id was already handled (a redelivery).
     pub processed: bool,
+    /// Some outbox row is due now (an earlier failure whose back-off has passed).
+    pub due: bool,
     /// The customer's conversation, if there is one, with its version.
     pub conversation: Option<(Conversation, i64)>,
     /// The conversation has a handoff that is not resolved.
@@ -152,6 +66,7 @@ pub fn context(
     channel: &str,
     customer_id: &str,
     message_id: Option<&str>,
+    now_ms: i64,
 ) -> Result<Context, DbError> {
     let rows = db.execute(
         &format!(
@@ -160,6 +75,8 @@ pub fn context(
                     (SELECT value FROM settings WHERE key = 'crisis_message'),
                     EXISTS (SELECT 1 FROM processed_messages WHERE channel = ?1 AND message_id = ?2),
                     EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id AND h.resolved_ms IS NULL),
+                    EXISTS (SELECT 1 FROM outbox WHERE state = 'pending' AND next_attempt_ms <= ?4
+                            AND lease_until_ms <= ?4),
                     c.version, {}
              FROM (SELECT 1) LEFT JOIN conversations c ON c.channel = ?1 AND c.customer_id = ?3",
             crate::CONVERSATION_COLUMNS
@@ -168,15 +85,20 @@ pub fn context(
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        &[channel.into(), message_id.into(), customer_id.into()],
+        &[
+            channel.into(),
+            message_id.into(),
+            customer_id.into(),
+            now_ms.into(),
+        ],
     )?;
     let row = rows
         .first()
         .ok_or_else(|| DbError::new("the context query returned no row"))?;
     let text = |i: usize| row.get(i).and_then(Value::as_text).map(str::to_string);
     let flag = |i: usize| row.get(i).and_then(Value::as_i64).is_some_and(|v| v != 0);
-    let conversation = match row.get(5).and_then(Value::as_i64) {
-        Some(version) => Some((conversation_from(&row[6..])?, version)),
+    let conversation = match row.get(6).and_then(Value::as_i64) {
+        Some(version) => Some((conversation_from(&row[7..])?, version)),
         None => None,
     };
     Ok(Context {
@@ -184,6 +106,7 @@ pub fn context(
         crisis_mode: text(1),
         crisis_message: text(2),
         processed: flag(3),
+        due: flag(5),
         conversation,
         open_handoff: flag(4),
     })
@@ -200,18 +123,19 @@ pub fn context_migrated(
     channel: &str,
     customer_id: &str,
     message_id: Option<&str>,
+    now_ms: i64,
 ) -> Result<Context, DbError> {
-    match context(db, channel, customer_id, message_id) {
+    match context(db, channel, customer_id, message_id, now_ms) {
         Ok(found) if found.schema_version == Some(crate::SCHEMA_VERSION) => Ok(found),
         Ok(_) => {
             crate::migrate(db)?;
-            context(db, channel, customer_id, message_id)
+            context(db, channel, customer_id, message_id, now_ms)
         }
         Err(e)
             if e.message().contains("no such table") || e.message().contains("no such column") =>
         {
             crate::migrate(db)?;
-            context(db, channel, customer_id, message_id)
+            context(db, channel, customer_id, message_id, now_ms)
         }
         Err(e) => Err(e),
     }
@@ -277,10 +201,10 @@ pub struct Turn<'a> {
 }
 
 /// What [`write_turn`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TurnWritten {
     /// Stored.
-    Stored,
+    Stored(Stored),
     /// The message id was handled before (a redelivery, perhaps a concurrent one): nothing
     /// was written.
     Redelivery,
@@ -289,217 +213,148 @@ pub enum TurnWritten {
     Changed,
 }
 
-/// The turn key of a message's outbox rows (`outbox.turn`).
-pub fn turn_key(channel: &str, message_id: &str) -> String {
-    format!("{channel}:{message_id}")
+/// What a stored turn wrote that its caller needs next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The conversation (new or existing).
+    pub conversation_id: i64,
+    /// The id of the last message written (the bot's last reply, or the customer's message).
+    pub last_message_id: i64,
+    /// The outbox rows, leased to the caller until `lease_until_ms`, in order.
+    pub outbox: Vec<Delivery>,
 }
 
-/// Stores a turn with one statement (see the module documentation).
-///
-/// # Errors
-///
-/// A database error other than the two expected refusals (redelivery, changed).
-pub fn write_turn(db: &impl Database, turn: &Turn<'_>) -> Result<TurnWritten, DbError> {
-    let messages: Vec<serde_json::Value> = turn
-        .messages
-        .iter()
-        .map(|m| {
-            serde_json::json!({
-                "direction": m.direction, "author": m.author, "text": m.text, "intent": m.intent,
-                "confidence": m.confidence, "anger": m.anger, "language": m.language,
-            })
-        })
-        .collect();
-    let outbox: Vec<serde_json::Value> = turn
-        .outbox
-        .iter()
-        .map(|o| {
-            serde_json::json!({
-                "channel": o.row.channel, "target": o.row.target, "body": o.row.body,
-                "notification": o.notification,
-            })
-        })
-        .collect();
-    let (counters, buckets) = turn.metrics.to_json();
-    let state = turn.state;
-    let handoff = turn.handoff.as_ref();
-    let result = db.execute(
-        "INSERT INTO turns (channel, message_id, customer_id, business_id, customer_name, customer_ms,
-                            now_ms, expected_version, language, status, misses, out_of_scope_streak,
-                            awaiting_rating, messages, outbox, lease_until_ms, handoff_reason,
-                            handoff_priority, handoff_language, erasure, rating, counters, buckets)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        &[
-            turn.channel.into(),
-            turn.message_id.into(),
-            turn.customer_id.into(),
-            turn.business_id.into(),
-            turn.customer_name.into(),
-            turn.customer_ms.into(),
-            turn.now_ms.into(),
-            turn.expected_version.map_or(Value::Null, Value::Integer),
-            state.language.as_deref().into(),
-            state.status.as_str().into(),
-            state.misses.into(),
-            state.out_of_scope_streak.into(),
-            i64::from(state.awaiting_rating).into(),
-            serde_json::Value::from(messages).to_string().as_str().into(),
-            serde_json::Value::from(outbox).to_string().as_str().into(),
-            turn.lease_until_ms.into(),
-            handoff.map(|h| h.reason).into(),
-            handoff.map_or(Value::Null, |h| {
-                Value::Integer(crate::handoff_priority(h.reason, h.anger))
-            }),
-            handoff.and_then(|h| h.language).into(),
-            i64::from(turn.erasure).into(),
-            turn.rating.map_or(Value::Null, |r| Value::Integer(i64::from(r))),
-            counters.as_str().into(),
-            buckets.as_str().into(),
-        ],
-    );
-    match result {
-        Ok(_) => Ok(TurnWritten::Stored),
-        Err(e)
-            if e.message()
-                .contains("UNIQUE constraint failed: processed_messages") =>
-        {
-            Ok(TurnWritten::Redelivery)
-        }
-        Err(e)
-            if e.message()
-                .contains("conversation changed since it was read") =>
-        {
-            Ok(TurnWritten::Changed)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// A customer's conversation id and the id of its last message.
-///
-/// # Errors
-///
-/// A database error, or no such conversation.
-pub fn last_message(
-    db: &impl Database,
-    channel: &str,
-    customer_id: &str,
-) -> Result<(i64, i64), DbError> {
-    let rows = db.execute(
-        "SELECT c.id, (SELECT MAX(id) FROM messages WHERE conversation_id = c.id)
-         FROM conversations c WHERE c.channel = ? AND c.customer_id = ?",
-        &[channel.into(), customer_id.into()],
-    )?;
-    let row = rows
-        .first()
-        .ok_or_else(|| DbError::new("no such conversation"))?;
-    match (
-        row.first().and_then(Value::as_i64),
-        row.get(1).and_then(Value::as_i64),
-    ) {
-        (Some(id), Some(last)) => Ok((id, last)),
-        _ => Err(DbError::new("unexpected conversation row")),
-    }
-}
-
-/// The outbox rows of turns (by [`turn_key`]), in order, and whether any other row is due
-/// now: what a request delivers after it answered, found with one read.
-///
-/// # Errors
-///
-/// A database error, or a row that does not decode.
-pub fn turn_rows_and_due(
-    db: &impl Database,
-    turns: &[String],
-    now_ms: i64,
-) -> Result<(Vec<Delivery>, bool), DbError> {
-    let keys = if turns.is_empty() {
-        "NULL".to_string()
-    } else {
-        vec!["?"; turns.len()].join(", ")
-    };
-    let mut params: Vec<Value> = vec![now_ms.into(), now_ms.into()];
-    params.extend(turns.iter().map(|t| Value::from(t.as_str())));
-    let rows = db.execute(
-        &format!(
-            "SELECT 0, EXISTS (SELECT 1 FROM outbox WHERE state = 'pending' AND next_attempt_ms <= ?
-                               AND lease_until_ms <= ?), NULL, NULL, NULL, NULL, NULL, NULL
-             UNION ALL
-             SELECT 1, id, conversation_id, channel, target, body, attempts,
-                    (SELECT last_customer_ms FROM conversations WHERE conversations.id = outbox.conversation_id)
-             FROM outbox WHERE turn IN ({keys}) AND state = 'pending'
-             ORDER BY 1, 2"
-        ),
-        &params,
-    )?;
-    let mut mine = Vec::new();
-    let mut due = false;
-    for r in &rows {
-        let bad = || DbError::new("unexpected outbox row");
-        let int = |i: usize| r.get(i).and_then(Value::as_i64).ok_or_else(bad);
-        let text = |i: usize| {
-            r.get(i)
-                .and_then(Value::as_text)
-                .map(str::to_string)
-                .ok_or_else(bad)
-        };
-        if int(0)? == 0 {
-            due = int(1)? != 0;
-            continue;
-        }
-        mine.push(Delivery {
-            id: int(1)?,
-            conversation_id: int(2)?,
-            channel: text(3)?,
-            target: text(4)?,
-            body: text(5)?,
-            attempts: int(6)?,
-            last_customer_ms: int(7)?,
-        });
-    }
-    Ok((mine, due))
-}
-
-/// One delivery attempt's outcome, for [`write_outcomes`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutcomeRow<'a> {
-    /// The outbox row.
-    pub id: i64,
-    /// Its new state: `sent`, `pending` (retry) or `failed`.
-    pub state: &'a str,
-    /// For a retry: when it is due again.
-    pub next_attempt_ms: Option<i64>,
-    /// The error, for a retry or a failure.
-    pub error: Option<&'a str>,
-}
-
-/// Records a delivery run's outcomes and its metrics with one statement.
+/// Stores a turn in one transaction (see the module documentation), retried as a whole
+/// while the database is busy.
 ///
 /// # Errors
 ///
 /// A database error.
-pub fn write_outcomes(
+pub fn write_turn(db: &impl Database, turn: &Turn<'_>) -> Result<TurnWritten, DbError> {
+    crate::transaction_or_rollback(db, || write_turn_in(db, turn)).map(|written| match written {
+        Ok(stored) => TurnWritten::Stored(stored),
+        Err(refused) => refused,
+    })
+}
+
+/// The statements of [`write_turn`], inside its transaction; `Err` rolls it back.
+fn write_turn_in(
     db: &impl Database,
-    outcomes: &[OutcomeRow<'_>],
-    now_ms: i64,
-    metrics: &Batch,
-) -> Result<(), DbError> {
-    let json: Vec<serde_json::Value> = outcomes
+    turn: &Turn<'_>,
+) -> Result<Result<Stored, TurnWritten>, DbError> {
+    if let Some(message_id) = turn.message_id
+        && !crate::claim_message(db, turn.channel, message_id, turn.now_ms)?
+    {
+        return Ok(Err(TurnWritten::Redelivery));
+    }
+    let state = turn.state;
+    let written = match turn.expected_version {
+        Some(version) => db.execute(
+            "UPDATE conversations SET business_id = ?, customer_name = COALESCE(?, customer_name),
+                 last_customer_ms = MAX(last_customer_ms, ?), language = ?, status = ?, misses = ?,
+                 out_of_scope_streak = ?, awaiting_rating = ?
+             WHERE channel = ? AND customer_id = ? AND version = ? RETURNING id",
+            &[
+                turn.business_id.into(),
+                turn.customer_name.into(),
+                turn.customer_ms.into(),
+                state.language.as_deref().into(),
+                state.status.as_str().into(),
+                state.misses.into(),
+                state.out_of_scope_streak.into(),
+                i64::from(state.awaiting_rating).into(),
+                turn.channel.into(),
+                turn.customer_id.into(),
+                version.into(),
+            ],
+        )?,
+        None => db.execute(
+            "INSERT INTO conversations (channel, customer_id, business_id, customer_name,
+                 last_customer_ms, created_ms, language, status, misses, out_of_scope_streak, awaiting_rating)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (channel, customer_id) DO NOTHING RETURNING id",
+            &[
+                turn.channel.into(),
+                turn.customer_id.into(),
+                turn.business_id.into(),
+                turn.customer_name.into(),
+                turn.customer_ms.into(),
+                turn.customer_ms.into(),
+                state.language.as_deref().into(),
+                state.status.as_str().into(),
+                state.misses.into(),
+                state.out_of_scope_streak.into(),
+                i64::from(state.awaiting_rating).into(),
+            ],
+        )?,
+    };
+    // No row: the conversation changed (or was created) since it was read.
+    let Some(conversation_id) = written
+        .first()
+        .and_then(|r| r.first())
+        .and_then(Value::as_i64)
+    else {
+        return Ok(Err(TurnWritten::Changed));
+    };
+    let messages = crate::add_messages(db, conversation_id, turn.messages, turn.now_ms)?;
+    if let Some(handoff) = &turn.handoff {
+        crate::start_handoff(
+            db,
+            &crate::NewHandoff {
+                conversation_id,
+                channel: turn.channel,
+                reason: handoff.reason,
+                anger: handoff.anger,
+                language: handoff.language,
+            },
+            turn.now_ms,
+        )?;
+    }
+    if turn.erasure {
+        let mut conversation = state.clone();
+        conversation.id = conversation_id;
+        crate::privacy::request_erasure(db, &conversation, turn.now_ms)?;
+    }
+    if let Some(score) = turn.rating {
+        crate::desk::record_rating(db, conversation_id, score)?;
+    }
+    let rows: Vec<NewOutbox> = turn
+        .outbox
         .iter()
         .map(|o| {
-            serde_json::json!({
-                "id": o.id, "state": o.state, "next_attempt_ms": o.next_attempt_ms, "error": o.error,
-            })
+            let mut row = o.row.clone();
+            if o.notification {
+                row.body = with_conversation_id(&row.body, conversation_id)?;
+            }
+            Ok(row)
         })
-        .collect();
-    let (counters, _) = metrics.to_json();
-    db.execute(
-        "INSERT INTO delivery_outcomes (outcomes, now_ms, counters) VALUES (?, ?, ?)",
-        &[
-            serde_json::Value::from(json).to_string().as_str().into(),
-            now_ms.into(),
-            counters.as_str().into(),
-        ],
+        .collect::<Result<_, DbError>>()?;
+    let outbox = crate::enqueue_all(
+        db,
+        conversation_id,
+        &rows,
+        turn.now_ms,
+        turn.lease_until_ms,
+        turn.customer_ms,
     )?;
-    Ok(())
+    turn.metrics.write(db)?;
+    let last_message_id = messages
+        .last()
+        .copied()
+        .ok_or_else(|| DbError::new("a turn without messages"))?;
+    Ok(Ok(Stored {
+        conversation_id,
+        last_message_id,
+        outbox,
+    }))
+}
+
+/// A handoff notification's body with the conversation's id and desk link filled in (a
+/// new conversation has no id before it is stored).
+fn with_conversation_id(body: &str, conversation_id: i64) -> Result<String, DbError> {
+    let mut json: serde_json::Value = serde_json::from_str(body)
+        .map_err(|e| DbError::new(format!("a notification body is not JSON: {e}")))?;
+    json["conversation_id"] = conversation_id.to_string().into();
+    json["desk_path"] = format!("/desk/#{conversation_id}").into();
+    Ok(json.to_string())
 }
