@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Webhook benchmark: a signed Messenger FAQ question through the whole bot (signature, dedupe,
-# NLU, policy, outbox, delivery to a fake Graph API on loopback) against an empty component,
-# on the local host, interleaved in one run at concurrency 1 and 32. Figures: server-side
-# p50/p99 from the host's per-request log, client round trip, and time until the reply
-# reaches the Graph API (tests/examples/webhook_bench.rs).
+# NLU, policy, outbox, delivery to a fake Graph API on loopback), an empty component and a
+# small SQLite probe, on the local host and under real Spin (SPIN_BIN, spin on PATH, or
+# ../shared/tools/spin/spin) side by side, in alternating rounds at concurrency 1 and 32.
+# Figures: throughput, client round trip, time until the reply reaches the Graph API, and
+# server-side times where the runtime logs them (tests/examples/webhook_bench.rs).
 #
-#   bench/webhook.sh [requests-per-run]   (default 3200; results in bench/results/)
+#   bench/webhook.sh [requests-per-row]   (default 3200; results in bench/results/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup

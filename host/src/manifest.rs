@@ -466,7 +466,9 @@ fn dependency(name: &str, dep: &RawDependency, raw: &RawManifest) -> Result<Depe
         }
         RawDependency::Table(table) => table,
     };
-    let _ = (&table.inherit_configuration, &table.digest);
+    if table.inherit_configuration.is_some() {
+        bail!("`inherit_configuration` is not supported by the local host");
+    }
     let forms = [
         table.path.is_some(),
         table.version.is_some(),

@@ -71,7 +71,8 @@ impl OutboundPolicy {
                 && match a.port {
                     PortPattern::Any => true,
                     PortPattern::Exact(p) => p == port,
-                    PortPattern::Range(low, high) => (low..=high).contains(&port),
+                    // As Spin: the end of a range is excluded.
+                    PortPattern::Range(low, high) => (low..high).contains(&port),
                     PortPattern::Default => default_port(&scheme) == Some(port),
                 }
         })
@@ -222,6 +223,8 @@ mod tests {
             ("http", "10.1.2.3", Some(1234), true),
             ("http", "11.1.2.3", Some(1234), false),
             ("https", "ranged.example", Some(8005), true),
+            ("https", "ranged.example", Some(8009), true),
+            ("https", "ranged.example", Some(8010), false),
             ("https", "ranged.example", Some(8011), false),
         ];
         for (scheme, host, port, want) in cases {

@@ -177,7 +177,9 @@ impl Launcher {
             log_path,
         };
         let addr: SocketAddr = listen.parse().map_err(|e| (format!("{e}"), false))?;
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let started = Instant::now();
+        let deadline = started + STARTUP_TIMEOUT;
+        let announced = format!("http://{listen}");
         loop {
             if let Ok(Some(status)) = process.child.try_wait() {
                 let log = process.log();
@@ -188,7 +190,14 @@ impl Launcher {
                     port_taken,
                 ));
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            // Ours once it says it serves there (the local host and `spin up` print
+            // "Serving http://<address>"): a port picked free may have been taken by another
+            // test's server meanwhile, which a connection alone would not tell. A runtime that
+            // prints no such line is taken at its word after 10 s of accepting connections.
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+                && (process.log().contains(&announced)
+                    || started.elapsed() > Duration::from_secs(10))
+            {
                 return Ok(process);
             }
             if Instant::now() > deadline {

@@ -75,6 +75,58 @@ fn skip_reason(needs: Needs) -> Option<String> {
     }
 }
 
+/// Stops apps that an earlier run of the suite started and could not stop (it was killed or
+/// interrupted): processes whose state directory (`target/test-state/<name>-<pid>-...`)
+/// names a test process that no longer runs. Their process groups are killed.
+fn stop_leftover_apps() {
+    let marker = crate::workspace_root()
+        .join("target")
+        .join("test-state")
+        .display()
+        .to_string();
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in processes.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let Some(at) = cmdline.find(&format!("{marker}/")) else {
+            continue;
+        };
+        // `<name>-<pid>-<nanos>-<n>`: the pid of the test process that made the directory.
+        let dir = &cmdline[at + marker.len() + 1..];
+        let owner = dir
+            .split(['/', ' '])
+            .next()
+            .and_then(|name| name.rsplitn(4, '-').nth(2))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(owner) = owner
+            && owner != std::process::id()
+            && !std::path::Path::new(&format!("/proc/{owner}")).exists()
+        {
+            eprintln!("e2e: stopping a leftover app (pid {pid}) of an earlier run");
+            // SAFETY: kill(2) on the process group of a process this suite started earlier
+            // (its state directory says so), and on the process itself.
+            unsafe {
+                let group = libc::getpgid(pid);
+                if group > 1 {
+                    libc::kill(-group, libc::SIGKILL);
+                }
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
 /// Starts the app once before the tests do, so that a runtime that compiles components on
 /// its first start (`spin up` does, then keeps them in its cache) does it once, not in
 /// every test at the same time. A failure is reported; the tests then say the same.
@@ -147,6 +199,7 @@ pub fn run_suite(groups: &[&[Test]]) -> ExitCode {
         })
         .collect();
     if std::env::var("APP_URL").is_err() && !args.list {
+        stop_leftover_apps();
         warm_up();
     }
     if !skipped.is_empty() && !args.list {

@@ -9,7 +9,11 @@ use store::metrics::Batch;
 use store::{Delivery, Outcome};
 
 /// How long an outbox row is reserved for one delivery attempt.
-pub const LEASE_MS: i64 = 30_000;
+pub const LEASE_MS: i64 = 60_000;
+
+/// A row whose reservation ends sooner than this is renewed before it is sent, so that no
+/// other sender can take it while the request is under way.
+const LEASE_MARGIN_MS: i64 = 30_000;
 
 /// Meta's standard messaging window after the customer's last message.
 pub const WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
@@ -61,6 +65,8 @@ pub async fn deliver_with_due(db: &SpinDb, leased: Vec<Delivery>, due: bool) -> 
     };
     deliveries.extend(leased);
     deliveries.sort_by_key(|d| d.id);
+    // A row of this request can also have been claimed as due (if its lease ran out).
+    deliveries.dedup_by_key(|d| d.id);
     deliver(db, deliveries).await
 }
 
@@ -83,7 +89,18 @@ pub async fn deliver(db: &SpinDb, deliveries: Vec<Delivery>) -> DeliveryRun {
         .unwrap_or(store::DEFAULT_BACKOFF_MS);
     let mut outcomes = Vec::with_capacity(deliveries.len());
     let mut metrics = Batch::default();
-    for delivery in deliveries {
+    for mut delivery in deliveries {
+        // The reservation must outlast the attempt; a row another sender took is left to it.
+        if delivery.lease_until_ms - now_ms() < LEASE_MARGIN_MS {
+            match store::renew_lease(db, &mut delivery, now_ms() + LEASE_MS) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    eprintln!("bot: cannot renew an outbox lease: {e}");
+                    continue;
+                }
+            }
+        }
         let outcome = attempt(&delivery, &base, &version).await;
         let label = match &outcome {
             Outcome::Sent => {

@@ -256,12 +256,13 @@ const MIGRATIONS: &[&[&str]] = &[
 /// The schema version this code needs.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-fn schema_version(db: &impl Database) -> Option<i64> {
-    db.execute("SELECT MAX(version) FROM schema_version", &[])
-        .ok()?
-        .first()?
-        .first()?
-        .as_i64()
+/// The schema version, `None` on a database never migrated.
+fn schema_version(db: &impl Database) -> Result<Option<i64>, DbError> {
+    match db.execute("SELECT MAX(version) FROM schema_version", &[]) {
+        Ok(rows) => Ok(rows.first().and_then(|r| r.first()).and_then(Value::as_i64)),
+        Err(e) if e.message().contains("no such table") => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Brings the schema to [`SCHEMA_VERSION`]: one read when it is current (the common case,
@@ -278,7 +279,8 @@ fn schema_version(db: &impl Database) -> Option<i64> {
 ///
 /// A database error.
 pub fn migrate(db: &impl Database) -> Result<(), DbError> {
-    if schema_version(db) == Some(SCHEMA_VERSION) {
+    // A newer version: code being replaced by a newer deployment; its schema is a superset.
+    if schema_version(db)?.is_some_and(|version| version >= SCHEMA_VERSION) {
         return Ok(());
     }
     if let Err(e) = db.execute("PRAGMA journal_mode = WAL", &[])
@@ -291,7 +293,7 @@ pub fn migrate(db: &impl Database) -> Result<(), DbError> {
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL DEFAULT 0)",
             &[],
         )?;
-        let current = schema_version(db).unwrap_or(0);
+        let current = schema_version(db)?.unwrap_or(0);
         for (index, statements) in MIGRATIONS.iter().enumerate() {
             let version = index as i64 + 1;
             if version <= current {
@@ -632,6 +634,7 @@ pub fn enqueue_all(
             body: row.body.clone(),
             attempts: 0,
             last_customer_ms,
+            lease_until_ms,
         })
         .collect())
 }
@@ -653,6 +656,9 @@ pub struct Delivery {
     pub attempts: i64,
     /// When the conversation's customer last wrote (the messaging window starts there).
     pub last_customer_ms: i64,
+    /// Until when the row is reserved for this attempt ([`renew_lease`] extends it; an
+    /// outcome is recorded only while the reservation is still this one).
+    pub lease_until_ms: i64,
 }
 
 /// Whether any delivery is due now (a read, so that a request with nothing to deliver
@@ -710,11 +716,35 @@ pub fn claim_due(
                 attempts: int(4)?,
                 conversation_id: int(5)?,
                 last_customer_ms: int(6)?,
+                lease_until_ms: now_ms + lease_ms,
             })
         })
         .collect::<Result<Vec<Delivery>, DbError>>()?;
     out.sort_by_key(|d| d.id);
     Ok(out)
+}
+
+/// Extends a claimed row's reservation to `until_ms`, if it is still this one (another sender
+/// may have claimed the row after the reservation ran out); returns whether it was.
+///
+/// # Errors
+///
+/// A database error.
+pub fn renew_lease(
+    db: &impl Database,
+    delivery: &mut Delivery,
+    until_ms: i64,
+) -> Result<bool, DbError> {
+    let renewed = !db
+        .execute(
+            "UPDATE outbox SET lease_until_ms = ? WHERE id = ? AND lease_until_ms = ? AND state = 'pending' RETURNING id",
+            &[until_ms.into(), delivery.id.into(), delivery.lease_until_ms.into()],
+        )?
+        .is_empty();
+    if renewed {
+        delivery.lease_until_ms = until_ms;
+    }
+    Ok(renewed)
 }
 
 /// The outcome of one delivery attempt.
@@ -741,8 +771,8 @@ pub fn backoff_ms(attempts: i64, base_ms: i64) -> i64 {
     (base_ms.clamp(1, MAX_BACKOFF_MS) << exponent).min(MAX_BACKOFF_MS)
 }
 
-/// Records the outcome of an attempt on a claimed delivery; a retry is due after
-/// [`backoff_ms`] from `backoff_base_ms`.
+/// Records the outcome of an attempt on a claimed delivery, if the row is still reserved for
+/// it; a retry is due after [`backoff_ms`] from `backoff_base_ms`.
 ///
 /// # Errors
 ///
@@ -757,16 +787,16 @@ pub fn record_outcome(
     let attempts = delivery.attempts + 1;
     match outcome {
         Outcome::Sent => db.execute(
-            "UPDATE outbox SET state = 'sent', attempts = ?, sent_ms = ?, lease_until_ms = 0, last_error = NULL WHERE id = ?",
-            &[attempts.into(), now_ms.into(), delivery.id.into()],
+            "UPDATE outbox SET state = 'sent', attempts = ?, sent_ms = ?, lease_until_ms = 0, last_error = NULL WHERE id = ? AND lease_until_ms = ?",
+            &[attempts.into(), now_ms.into(), delivery.id.into(), delivery.lease_until_ms.into()],
         ),
         Outcome::Retry(error) => db.execute(
-            "UPDATE outbox SET attempts = ?, next_attempt_ms = ?, lease_until_ms = 0, last_error = ? WHERE id = ?",
-            &[attempts.into(), (now_ms + backoff_ms(attempts, backoff_base_ms)).into(), error.as_str().into(), delivery.id.into()],
+            "UPDATE outbox SET attempts = ?, next_attempt_ms = ?, lease_until_ms = 0, last_error = ? WHERE id = ? AND lease_until_ms = ?",
+            &[attempts.into(), (now_ms + backoff_ms(attempts, backoff_base_ms)).into(), error.as_str().into(), delivery.id.into(), delivery.lease_until_ms.into()],
         ),
         Outcome::Failed(error) => db.execute(
-            "UPDATE outbox SET state = 'failed', attempts = ?, lease_until_ms = 0, last_error = ? WHERE id = ?",
-            &[attempts.into(), error.as_str().into(), delivery.id.into()],
+            "UPDATE outbox SET state = 'failed', attempts = ?, lease_until_ms = 0, last_error = ? WHERE id = ? AND lease_until_ms = ?",
+            &[attempts.into(), error.as_str().into(), delivery.id.into(), delivery.lease_until_ms.into()],
         ),
     }?;
     Ok(())
@@ -784,18 +814,22 @@ pub fn record_outcomes(
     now_ms: i64,
     backoff_base_ms: i64,
 ) -> Result<(), DbError> {
-    let sent: Vec<Value> = outcomes
+    let sent: Vec<&Delivery> = outcomes
         .iter()
         .filter(|(_, outcome)| *outcome == Outcome::Sent)
-        .map(|(delivery, _)| delivery.id.into())
+        .map(|(delivery, _)| delivery)
         .collect();
     if !sent.is_empty() {
         let mut params = vec![Value::from(now_ms)];
-        let ids = vec!["?"; sent.len()].join(", ");
-        params.extend(sent);
+        params.extend(
+            sent.iter()
+                .flat_map(|d| [Value::from(d.id), Value::from(d.lease_until_ms)]),
+        );
         db.execute(
             &format!(
-                "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_ms = ?, lease_until_ms = 0, last_error = NULL WHERE id IN ({ids})"
+                "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_ms = ?, lease_until_ms = 0, last_error = NULL
+                 WHERE (id, lease_until_ms) IN (VALUES {})",
+                placeholders(sent.len(), 2)
             ),
             &params,
         )?;

@@ -126,7 +126,13 @@ pub fn context_migrated(
     now_ms: i64,
 ) -> Result<Context, DbError> {
     match context(db, channel, customer_id, message_id, now_ms) {
-        Ok(found) if found.schema_version == Some(crate::SCHEMA_VERSION) => Ok(found),
+        Ok(found)
+            if found
+                .schema_version
+                .is_some_and(|version| version >= crate::SCHEMA_VERSION) =>
+        {
+            Ok(found)
+        }
         Ok(_) => {
             crate::migrate(db)?;
             context(db, channel, customer_id, message_id, now_ms)
@@ -335,7 +341,7 @@ fn write_turn_in(
         &rows,
         turn.now_ms,
         turn.lease_until_ms,
-        turn.customer_ms,
+        state.last_customer_ms,
     )?;
     turn.metrics.write(db)?;
     let last_message_id = messages
