@@ -107,7 +107,7 @@ fn stop_leftover_apps() {
         let owner = dir
             .split(['/', ' '])
             .next()
-            .and_then(|name| name.rsplitn(4, '-').nth(2))
+            .and_then(|name| name.rsplit('-').nth(2))
             .and_then(|p| p.parse::<u32>().ok());
         if let Some(owner) = owner
             && owner != std::process::id()
