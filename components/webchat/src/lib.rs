@@ -35,8 +35,8 @@ async fn handle(incoming: spin_sdk::http::IncomingRequest, out: spin_sdk::http::
     // After answering: a new handoff's notification, then anything else due (earlier
     // retries); a refused chat message is counted in the metrics.
     match stored {
-        Some(db) => {
-            bot::deliver_due(&db).await;
+        Some((db, settings)) => {
+            component_shell::delivery::deliver_due(&db, &settings).await;
         }
         None if *req.method() == Method::Post => {
             bot::record_rejected("webchat", status, started.elapsed().as_secs_f64());
@@ -71,25 +71,26 @@ fn since(query: &str) -> Response {
     else {
         return json_error(400, "conversation_id and customer_id are required");
     };
-    let after = params
-        .get("after")
-        .and_then(|a| a.parse::<i64>().ok())
-        .unwrap_or(0);
+    // Bad numbers are the caller's mistake: 400, never a silent 0.
+    let after = match params.get("after").map(|a| a.parse::<i64>()) {
+        None => 0,
+        Some(Ok(after)) => after,
+        Some(Err(_)) => return json_error(400, "after must be a message id (a number)"),
+    };
+    let Ok(id) = id.parse::<i64>() else {
+        return json_error(400, "conversation_id must be a number");
+    };
     let db = match bot::open_db() {
         Ok(db) => db,
         Err(response) => return response,
     };
-    let conversation = id
-        .parse::<i64>()
-        .ok()
-        .map(|id| store::conversation_by_id(&db, id));
-    match conversation {
-        Some(Ok(Some(c))) if c.channel == "webchat" && &c.customer_id == customer_id => {
+    match store::conversation_by_id(&db, id) {
+        Ok(Some(c)) if c.channel == vocab::Channel::WebChat && &c.customer_id == customer_id => {
             match store::desk::transcript(&db, c.id, after) {
                 Ok(messages) => json(
                     200,
                     &serde_json::json!({
-                        "status": c.status,
+                        "status": c.status.as_str(),
                         "messages": messages.iter().filter(|m| m.direction == "out").map(|m| serde_json::json!({
                             "id": m.id,
                             "author": if m.author.starts_with("agent:") { "agent" } else { "bot" },
@@ -106,7 +107,7 @@ fn since(query: &str) -> Response {
                 }
             }
         }
-        Some(Err(e)) => {
+        Err(e) => {
             eprintln!("webchat: cannot read the conversation: {e}");
             json_error(500, "could not read the conversation, please retry")
         }
@@ -114,9 +115,9 @@ fn since(query: &str) -> Response {
     }
 }
 
-/// A chat message answered: the response, and the database when the message was stored
-/// (to deliver what is due after the answer, such as a handoff's notification).
-type Answered = (Response, Option<SpinDb>);
+/// A chat message answered: the response, and the database and settings when the message
+/// was stored (to deliver what is due after the answer, such as a handoff's notification).
+type Answered = (Response, Option<(SpinDb, bot::Settings)>);
 
 fn chat(body: &[u8], started: std::time::Instant) -> Answered {
     let request: ChatRequest = match serde_json::from_slice(body) {
@@ -136,12 +137,13 @@ fn chat(body: &[u8], started: std::time::Instant) -> Answered {
     if let Err(response) = check(&request) {
         return (response, None);
     }
-    let (shop, db) = match bot::shop_or_500().and_then(|shop| Ok((shop, bot::open_db()?))) {
-        Ok(found) => found,
+    let ready = bot::shop_or_500().and_then(|shop| Ok((shop, bot::settings()?, bot::open_db()?)));
+    let (shop, settings, db) = match ready {
+        Ok(ready) => ready,
         Err(response) => return (response, None),
     };
-    match converse(&db, shop, &request, started) {
-        Ok(Ok(body)) => (json(200, &body), Some(db)),
+    match converse(&db, shop, &settings, &request, started) {
+        Ok(Ok(body)) => (json(200, &body), Some((db, settings))),
         Ok(Err(response)) => (response, None),
         Err(e) => {
             eprintln!("webchat: could not store the message: {e}");
@@ -171,19 +173,21 @@ fn check(request: &ChatRequest) -> Result<(), Response> {
     Ok(())
 }
 
-/// How often a web chat turn is decided again when its conversation changed meanwhile.
-const TURN_ATTEMPTS: usize = 8;
-
-/// One turn of a web chat conversation: read, decide, store (see [`store::turn`]); the
-/// answer reports what the write returned, so it is never lost after the turn was stored.
-/// A handoff's notification is queued for any sender (delivered after the answer).
+/// One web chat message, decided and stored by the conversation core; the answer reports
+/// what the write returned, so it is never lost after the message was stored. A handoff's
+/// notification is queued for any sender (delivered after the answer).
 fn converse(
     db: &SpinDb,
     shop: &'static replies::Shop,
+    settings: &bot::Settings,
     request: &ChatRequest,
     started: std::time::Instant,
 ) -> Result<Result<serde_json::Value, Response>, store::DbError> {
-    let customer_id = request.customer_id.trim();
+    let claimed_conversation = match request.conversation_id.as_deref().map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(id)) => Some(id),
+        Some(Err(_)) => return Ok(Err(json_error(400, "conversation_id must be a number"))),
+    };
     let kind = match &request.payload {
         Some(payload) => meta::EventKind::Payload {
             payload: payload.clone(),
@@ -191,117 +195,65 @@ fn converse(
         },
         None => meta::EventKind::Text(request.text.clone()),
     };
-    let mut nlu_metrics = store::metrics::Batch::default();
-    let analysis = bot::analyze_event(&kind, &mut nlu_metrics);
-    for _ in 0..TURN_ATTEMPTS {
-        let now = bot::now_ms();
-        let context = store::turn::context(db, "webchat", customer_id, None, now)?;
-        let (current, version) = match (&context.conversation, &request.conversation_id) {
-            (Some((c, version)), Some(id)) if c.id.to_string() == *id => {
-                (c.clone(), Some(*version))
+    let mut metrics = store::metrics::Batch::default();
+    let analysis = bot::analyze_event(&kind, &mut metrics);
+    bot::count_request(
+        &mut metrics,
+        "webchat",
+        200,
+        started.elapsed().as_secs_f64(),
+    );
+    let now = bot::now_ms();
+    let inbound = conversation::message::Inbound {
+        channel: vocab::Channel::WebChat,
+        message_id: None,
+        customer_id: request.customer_id.trim(),
+        business_id: "web",
+        customer_name: None,
+        customer_ms: now,
+        kind: &kind,
+        claimed_conversation,
+    };
+    let outcome = conversation::message::handle(
+        db,
+        shop,
+        &settings.conversation,
+        &inbound,
+        analysis.as_ref(),
+        &metrics,
+        now,
+    )?;
+    let (plan, stored) = match outcome.handled {
+        conversation::message::Handled::Stored(plan, stored) => (plan, stored),
+        conversation::message::Handled::UnknownConversation => {
+            return Ok(Err(json_error(
+                404,
+                "unknown conversation_id for this customer_id",
+            )));
+        }
+        conversation::message::Handled::Redelivery => {
+            return Err(store::DbError::new(
+                "a web chat message has no id to be delivered twice by",
+            ));
+        }
+    };
+    let top = plan
+        .analysis
+        .as_ref()
+        .and_then(|a| a.intents.first().cloned());
+    Ok(Ok(serde_json::json!({
+        "conversation_id": stored.conversation_id.to_string(),
+        "last_message_id": stored.last_message_id,
+        "replies": plan.replies.iter().map(|r| {
+            let mut reply = serde_json::json!({ "text": r.text });
+            if !r.buttons.is_empty() {
+                reply["options"] = r.buttons.iter().map(|b| serde_json::json!({ "payload": b.payload, "title": b.title })).collect();
             }
-            (_, Some(_)) => {
-                return Ok(Err(json_error(
-                    404,
-                    "unknown conversation_id for this customer_id",
-                )));
-            }
-            (Some((c, version)), None) => (c.clone(), Some(*version)),
-            (None, None) => (
-                store::Conversation {
-                    id: 0,
-                    channel: "webchat".into(),
-                    customer_id: customer_id.to_string(),
-                    business_id: "web".into(),
-                    customer_name: None,
-                    language: None,
-                    status: "bot".into(),
-                    misses: 0,
-                    out_of_scope_streak: 0,
-                    last_customer_ms: now,
-                    awaiting_rating: false,
-                },
-                None,
-            ),
-        };
-        let mut metrics = nlu_metrics.clone();
-        let plan = bot::plan(
-            db,
-            shop,
-            &current,
-            context.open_handoff,
-            &kind,
-            analysis.clone(),
-            &bot::crisis_of(&context),
-            now,
-            &mut metrics,
-        )?;
-        bot::count_request(
-            &mut metrics,
-            "webchat",
-            200,
-            started.elapsed().as_secs_f64(),
-        );
-        let outbox: Vec<store::turn::TurnOutbox> = plan
-            .notification
-            .clone()
-            .map(|row| store::turn::TurnOutbox {
-                row,
-                notification: true,
-            })
-            .into_iter()
-            .collect();
-        let written = store::turn::write_turn(
-            db,
-            &store::turn::Turn {
-                channel: "webchat",
-                message_id: None,
-                customer_id,
-                business_id: "web",
-                customer_name: None,
-                customer_ms: now,
-                now_ms: now,
-                expected_version: version,
-                state: &plan.state,
-                messages: &plan.messages(),
-                outbox: &outbox,
-                lease_until_ms: 0,
-                handoff: plan.handoff(),
-                erasure: plan.erasure,
-                rating: plan.rating,
-                metrics: &metrics,
-            },
-        )?;
-        let stored = match written {
-            store::turn::TurnWritten::Stored(stored) => stored,
-            store::turn::TurnWritten::Changed => continue,
-            store::turn::TurnWritten::Redelivery => {
-                return Err(store::DbError::new(
-                    "a web chat turn has no message id to repeat",
-                ));
-            }
-        };
-        let top = plan
-            .analysis
-            .as_ref()
-            .and_then(|a| a.intents.first().cloned());
-        return Ok(Ok(serde_json::json!({
-            "conversation_id": stored.conversation_id.to_string(),
-            "last_message_id": stored.last_message_id,
-            "replies": plan.replies.iter().map(|r| {
-                let mut reply = serde_json::json!({ "text": r.text });
-                if !r.buttons.is_empty() {
-                    reply["options"] = r.buttons.iter().map(|b| serde_json::json!({ "payload": b.payload, "title": b.title })).collect();
-                }
-                reply
-            }).collect::<Vec<_>>(),
-            "language": plan.state.language,
-            "intent": top.as_ref().map(|(i, _)| i.clone()),
-            "confidence": top.as_ref().map(|(_, c)| *c),
-            "handoff": matches!(plan.decision.action, policy::Action::Handoff { .. }),
-        })));
-    }
-    Err(store::DbError::new(
-        "the conversation kept changing while this message was decided",
-    ))
+            reply
+        }).collect::<Vec<_>>(),
+        "language": plan.state.language.map(vocab::Lang::as_str),
+        "intent": top.as_ref().map(|(i, _)| i.clone()),
+        "confidence": top.as_ref().map(|(_, c)| *c),
+        "handoff": matches!(plan.decision.action, policy::Action::Handoff { .. }),
+    })))
 }

@@ -146,17 +146,17 @@ pub fn kpis(conversations: &[ConversationFacts], handoffs: &[HandoffRecord]) -> 
     };
     let channels: std::collections::BTreeSet<&str> =
         conversations.iter().map(|c| c.channel.as_str()).collect();
-    let languages: std::collections::BTreeSet<&str> = conversations
-        .iter()
-        .map(|c| c.language.as_deref().unwrap_or("unknown"))
-        .collect();
+    // Conversations that never said anything in a known language count as "unknown".
+    let language_of = |c: &ConversationFacts| c.language.map_or("unknown", store::Lang::as_str);
+    let languages: std::collections::BTreeSet<&str> =
+        conversations.iter().map(language_of).collect();
     serde_json::json!({
         "overall": group(&|_| true),
         "by_channel": channels.iter().map(|ch| {
-            ((*ch).to_string(), group(&|c: &ConversationFacts| c.channel == *ch))
+            ((*ch).to_string(), group(&|c: &ConversationFacts| c.channel.as_str() == *ch))
         }).collect::<serde_json::Map<_, _>>(),
         "by_language": languages.iter().map(|l| {
-            ((*l).to_string(), group(&|c: &ConversationFacts| c.language.as_deref().unwrap_or("unknown") == *l))
+            ((*l).to_string(), group(&|c: &ConversationFacts| language_of(c) == *l))
         }).collect::<serde_json::Map<_, _>>(),
     })
 }
@@ -211,11 +211,11 @@ mod tests {
     fn open(id: i64, priority: i64, created_ms: i64) -> OpenHandoff {
         OpenHandoff {
             conversation_id: id,
-            channel: "messenger".into(),
+            channel: store::Channel::Messenger,
             customer_id: format!("c{id}"),
             customer_name: None,
-            language: Some("en".into()),
-            reason: "explicit_request".into(),
+            language: Some(store::Lang::En),
+            reason: store::HandoffReason::ExplicitRequest,
             priority,
             created_ms,
             agent: None,
@@ -255,8 +255,8 @@ mod tests {
     fn conversation(id: i64, channel: &str, language: &str, bot_ms: i64) -> ConversationFacts {
         ConversationFacts {
             id,
-            channel: channel.into(),
-            language: Some(language.into()),
+            channel: channel.parse().unwrap(),
+            language: Some(language.parse().unwrap()),
             created_ms: 0,
             first_customer_ms: Some(1_000),
             first_bot_ms: Some(1_000 + bot_ms),
@@ -274,9 +274,9 @@ mod tests {
         HandoffRecord {
             id: conversation_id,
             conversation_id,
-            channel: "messenger".into(),
+            channel: store::Channel::Messenger,
             language: None,
-            reason: reason.into(),
+            reason: reason.parse().unwrap(),
             priority: 1,
             created_ms: 10_000,
             claimed_ms: Some(10_000 + claim),

@@ -3,34 +3,7 @@
 use serde::Deserialize;
 use std::fmt;
 
-/// Where a conversation happens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Channel {
-    /// Facebook Messenger (customer id: the page-scoped id, PSID).
-    Messenger,
-    /// WhatsApp Cloud API (customer id: the phone number, `wa_id`).
-    WhatsApp,
-    /// The JSON web chat.
-    WebChat,
-}
-
-impl Channel {
-    /// The name stored in the database and used in APIs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Messenger => "messenger",
-            Channel::WhatsApp => "whatsapp",
-            Channel::WebChat => "webchat",
-        }
-    }
-
-    /// Parses [`Channel::as_str`] back.
-    pub fn parse(name: &str) -> Option<Self> {
-        [Channel::Messenger, Channel::WhatsApp, Channel::WebChat]
-            .into_iter()
-            .find(|c| c.as_str() == name)
-    }
-}
+pub use vocab::Channel;
 
 /// What the customer sent.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,14 +4,7 @@
 
 use serde_json::{Value, json};
 
-/// A choice offered to the customer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Button {
-    /// What comes back as the payload when pressed.
-    pub payload: String,
-    /// What the customer sees.
-    pub title: String,
-}
+pub use vocab::Button;
 
 /// How a Messenger message is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -44,62 +44,7 @@ pub const FAQ_PAYLOAD_PREFIX: &str = "FAQ:";
 /// The payload prefix of a rating button: `CSAT:<1-5>`.
 pub const RATING_PAYLOAD_PREFIX: &str = "CSAT:";
 
-/// Languages the bot answers in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Lang {
-    /// English.
-    En,
-    /// Hungarian.
-    Hu,
-    /// Polish.
-    Pl,
-    /// Anything else.
-    Other,
-}
-
-/// Who is handling the conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// The bot answers.
-    Bot,
-    /// Waiting in the human queue.
-    Queued,
-    /// An agent owns it.
-    Human,
-    /// Resolved; the next message reopens it with the bot.
-    Closed,
-}
-
-/// Why a conversation goes to a human.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HandoffReason {
-    /// The customer asked for a person.
-    ExplicitRequest,
-    /// The customer is angry.
-    Anger,
-    /// A complaint.
-    Complaint,
-    /// Two out-of-scope messages in a row.
-    OutOfScope,
-    /// Two messages in a row the bot was not sure about.
-    LowConfidence,
-    /// The operator switched on crisis mode: everything goes to people.
-    Crisis,
-}
-
-impl HandoffReason {
-    /// The name used in storage, APIs and KPIs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HandoffReason::ExplicitRequest => "explicit_request",
-            HandoffReason::Anger => "anger",
-            HandoffReason::Complaint => "complaint",
-            HandoffReason::OutOfScope => "out_of_scope",
-            HandoffReason::LowConfidence => "low_confidence",
-            HandoffReason::Crisis => "crisis",
-        }
-    }
-}
+pub use vocab::{HandoffReason, Lang, Status};
 
 /// The handoff signals the NLU raises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

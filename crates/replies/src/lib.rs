@@ -53,14 +53,7 @@ impl Shop {
     }
 }
 
-/// A button under a reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Button {
-    /// What comes back when pressed.
-    pub payload: String,
-    /// What the customer sees.
-    pub title: String,
-}
+pub use vocab::Button;
 
 /// One message to the customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,15 +62,6 @@ pub struct Reply {
     pub text: String,
     /// Choices offered with it.
     pub buttons: Vec<Button>,
-}
-
-/// The language code the FAQ is written in for a conversation language.
-pub fn language_code(lang: Lang) -> &'static str {
-    match lang {
-        Lang::Hu => "hu",
-        Lang::Pl => "pl",
-        Lang::En | Lang::Other => "en",
-    }
 }
 
 /// The topics offered when the bot does not know what the customer wants.
@@ -108,7 +92,7 @@ fn human_button(faq: &Faq, lang: &str) -> Button {
 /// The question sent when an agent resolves a conversation: "how would you rate our help",
 /// with buttons 1 to 5 (payloads `CSAT:1`..`CSAT:5`).
 pub fn rating_prompt(faq: &Faq, lang: Lang) -> Reply {
-    let code = language_code(lang);
+    let code = lang.faq_code();
     Reply {
         text: system(
             faq,
@@ -139,7 +123,7 @@ pub fn render(
     wait_minutes: u32,
     back: Option<&str>,
 ) -> Vec<Reply> {
-    let code = language_code(lang);
+    let code = lang.faq_code();
     let sorry = "Sorry, something went wrong on our side, please try again.";
     match action {
         Action::Silent => Vec::new(),

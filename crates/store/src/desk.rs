@@ -5,7 +5,7 @@
 //! An agent is named in `handoffs.agent` and in a message's author (`agent:<key>`) by a key:
 //! its id, or `admin` for the operator's admin token.
 
-use crate::{Database, DbError, Value};
+use crate::{Channel, Database, DbError, HandoffReason, Lang, Row, Value};
 
 /// An agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,17 +22,18 @@ pub struct Agent {
 
 const AGENT_COLUMNS: &str = "id, name, disabled, created_ms";
 
-fn agent_from(row: &[Value]) -> Option<Agent> {
-    Some(Agent {
-        id: row.first()?.as_i64()?,
-        name: row.get(1)?.as_text()?.to_string(),
-        disabled: row.get(2)?.as_i64()? != 0,
-        created_ms: row.get(3)?.as_i64()?,
+fn agent_from(row: &[Value]) -> Result<Agent, DbError> {
+    let row = Row::new(row, "agent");
+    Ok(Agent {
+        id: row.int(0)?,
+        name: row.text(1)?,
+        disabled: row.int(2)? != 0,
+        created_ms: row.int(3)?,
     })
 }
 
-fn first_agent(rows: &[Vec<Value>]) -> Option<Agent> {
-    rows.first().and_then(|r| agent_from(r))
+fn first_agent(rows: &[Vec<Value>]) -> Result<Option<Agent>, DbError> {
+    rows.first().map(|r| agent_from(r)).transpose()
 }
 
 /// Creates an agent whose token hashes to `token_hash`.
@@ -52,7 +53,7 @@ pub fn create_agent(
         ),
         &[name.into(), token_hash.into(), now_ms.into()],
     )?;
-    first_agent(&rows).ok_or_else(|| DbError::new("insert returned no agent"))
+    first_agent(&rows)?.ok_or_else(|| DbError::new("insert returned no agent"))
 }
 
 /// Every agent, oldest first.
@@ -61,14 +62,13 @@ pub fn create_agent(
 ///
 /// A database error.
 pub fn agents(db: &impl Database) -> Result<Vec<Agent>, DbError> {
-    Ok(db
-        .execute(
-            &format!("SELECT {AGENT_COLUMNS} FROM agents ORDER BY id"),
-            &[],
-        )?
-        .iter()
-        .filter_map(|r| agent_from(r))
-        .collect())
+    db.execute(
+        &format!("SELECT {AGENT_COLUMNS} FROM agents ORDER BY id"),
+        &[],
+    )?
+    .iter()
+    .map(|r| agent_from(r))
+    .collect()
 }
 
 /// An agent by id.
@@ -77,10 +77,10 @@ pub fn agents(db: &impl Database) -> Result<Vec<Agent>, DbError> {
 ///
 /// A database error.
 pub fn agent_by_id(db: &impl Database, id: i64) -> Result<Option<Agent>, DbError> {
-    Ok(first_agent(&db.execute(
+    first_agent(&db.execute(
         &format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = ?"),
         &[id.into()],
-    )?))
+    )?)
 }
 
 /// The agent a token hash belongs to (disabled ones included; the caller refuses them).
@@ -89,10 +89,10 @@ pub fn agent_by_id(db: &impl Database, id: i64) -> Result<Option<Agent>, DbError
 ///
 /// A database error.
 pub fn agent_by_token_hash(db: &impl Database, token_hash: &str) -> Result<Option<Agent>, DbError> {
-    Ok(first_agent(&db.execute(
+    first_agent(&db.execute(
         &format!("SELECT {AGENT_COLUMNS} FROM agents WHERE token_hash = ?"),
         &[token_hash.into()],
-    )?))
+    )?)
 }
 
 /// Disables or re-enables an agent; `None` for an unknown id.
@@ -105,10 +105,10 @@ pub fn set_agent_disabled(
     id: i64,
     disabled: bool,
 ) -> Result<Option<Agent>, DbError> {
-    Ok(first_agent(&db.execute(
+    first_agent(&db.execute(
         &format!("UPDATE agents SET disabled = ? WHERE id = ? RETURNING {AGENT_COLUMNS}"),
         &[i64::from(disabled).into(), id.into()],
-    )?))
+    )?)
 }
 
 /// An open handoff with what the queue shows about its conversation.
@@ -117,16 +117,16 @@ pub struct OpenHandoff {
     /// The conversation.
     pub conversation_id: i64,
     /// Its channel.
-    pub channel: String,
+    pub channel: Channel,
     /// The customer on that channel.
     pub customer_id: String,
     /// Profile name, when known.
     pub customer_name: Option<String>,
     /// The conversation's language.
-    pub language: Option<String>,
+    pub language: Option<Lang>,
     /// Why it was handed off.
-    pub reason: String,
-    /// Base priority (see [`crate::handoff_priority`]).
+    pub reason: HandoffReason,
+    /// Base priority (see [`HandoffReason::priority`]).
     pub priority: i64,
     /// When it was handed off.
     pub created_ms: i64,
@@ -147,9 +147,10 @@ pub struct OpenHandoff {
 /// A database error.
 pub fn open_handoffs(
     db: &impl Database,
-    language: Option<&str>,
-    channel: Option<&str>,
+    language: Option<Lang>,
+    channel: Option<Channel>,
 ) -> Result<Vec<OpenHandoff>, DbError> {
+    let (language, channel) = (language.map(Lang::as_str), channel.map(Channel::as_str));
     let rows = db.execute(
         "SELECT h.conversation_id, c.channel, c.customer_id, c.customer_name, COALESCE(c.language, h.language),
                 h.reason, h.priority, h.created_ms, h.agent,
@@ -163,26 +164,25 @@ pub fn open_handoffs(
          ORDER BY h.created_ms",
         &[language.into(), language.into(), channel.into(), channel.into()],
     )?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            let text = |i: usize| r.get(i).and_then(Value::as_text).map(str::to_string);
-            Some(OpenHandoff {
-                conversation_id: r.first()?.as_i64()?,
-                channel: text(1)?,
-                customer_id: text(2)?,
-                customer_name: text(3),
-                language: text(4),
-                reason: text(5)?,
-                priority: r.get(6)?.as_i64()?,
-                created_ms: r.get(7)?.as_i64()?,
-                agent: text(8),
-                last_message: text(9),
-                intent: text(10),
-                anger: r.get(11).and_then(Value::as_f64),
+    rows.iter()
+        .map(|r| {
+            let row = Row::new(r, "open handoff");
+            Ok(OpenHandoff {
+                conversation_id: row.int(0)?,
+                channel: row.parse(1)?,
+                customer_id: row.text(2)?,
+                customer_name: row.opt_text(3)?,
+                language: row.opt_parse(4)?,
+                reason: row.parse(5)?,
+                priority: row.int(6)?,
+                created_ms: row.int(7)?,
+                agent: row.opt_text(8)?,
+                last_message: row.opt_text(9)?,
+                intent: row.opt_text(10)?,
+                anger: row.opt_real(11)?,
             })
         })
-        .collect())
+        .collect()
 }
 
 /// The outcome of a claim.
@@ -203,13 +203,13 @@ pub enum Claim {
 ///
 /// A database error.
 pub fn holder(db: &impl Database, conversation_id: i64) -> Result<Option<Option<String>>, DbError> {
-    Ok(db
-        .execute(
-            "SELECT agent FROM handoffs WHERE conversation_id = ? AND resolved_ms IS NULL",
-            &[conversation_id.into()],
-        )?
-        .first()
-        .map(|r| r.first().and_then(Value::as_text).map(str::to_string)))
+    let rows = db.execute(
+        "SELECT agent FROM handoffs WHERE conversation_id = ? AND resolved_ms IS NULL",
+        &[conversation_id.into()],
+    )?;
+    rows.first()
+        .map(|r| Row::new(r, "handoff holder").opt_text(0))
+        .transpose()
 }
 
 /// Claims a conversation for `agent`: atomic (a conditional update; of two agents claiming
@@ -377,8 +377,8 @@ pub struct TranscriptMessage {
     pub confidence: Option<f64>,
     /// Anger score.
     pub anger: Option<f64>,
-    /// Language code.
-    pub language: Option<String>,
+    /// Its language.
+    pub language: Option<Lang>,
     /// When.
     pub created_ms: i64,
 }
@@ -401,24 +401,23 @@ pub fn transcript(
          WHERE m.conversation_id = ? AND m.id > ? ORDER BY m.id",
         &[conversation_id.into(), after.into()],
     )?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            let text = |i: usize| r.get(i).and_then(Value::as_text).map(str::to_string);
-            Some(TranscriptMessage {
-                id: r.first()?.as_i64()?,
-                direction: text(1)?,
-                author: text(2)?,
-                agent_name: text(3),
-                text: text(4)?,
-                intent: text(5),
-                confidence: r.get(6).and_then(Value::as_f64),
-                anger: r.get(7).and_then(Value::as_f64),
-                language: text(8),
-                created_ms: r.get(9)?.as_i64()?,
+    rows.iter()
+        .map(|r| {
+            let row = Row::new(r, "message");
+            Ok(TranscriptMessage {
+                id: row.int(0)?,
+                direction: row.text(1)?,
+                author: row.text(2)?,
+                agent_name: row.opt_text(3)?,
+                text: row.text(4)?,
+                intent: row.opt_text(5)?,
+                confidence: row.opt_real(6)?,
+                anger: row.opt_real(7)?,
+                language: row.opt_parse(8)?,
+                created_ms: row.int(9)?,
             })
         })
-        .collect())
+        .collect()
 }
 
 /// The id of a conversation's latest message (0 when it has none).
@@ -427,15 +426,13 @@ pub fn transcript(
 ///
 /// A database error.
 pub fn last_message_id(db: &impl Database, conversation_id: i64) -> Result<i64, DbError> {
-    Ok(db
-        .execute(
-            "SELECT COALESCE(MAX(id), 0) FROM messages WHERE conversation_id = ?",
-            &[conversation_id.into()],
-        )?
-        .first()
-        .and_then(|r| r.first())
-        .and_then(Value::as_i64)
-        .unwrap_or(0))
+    let rows = db.execute(
+        "SELECT COALESCE(MAX(id), 0) FROM messages WHERE conversation_id = ?",
+        &[conversation_id.into()],
+    )?;
+    rows.first()
+        .map(|r| Row::new(r, "last message id").int(0))
+        .unwrap_or_else(|| Err(DbError::new("no row for the last message id")))
 }
 
 /// A handoff's whole record (for transcripts and KPIs).
@@ -446,11 +443,11 @@ pub struct HandoffRecord {
     /// The conversation.
     pub conversation_id: i64,
     /// Channel.
-    pub channel: String,
-    /// Language code.
-    pub language: Option<String>,
+    pub channel: Channel,
+    /// Its language.
+    pub language: Option<Lang>,
     /// Why.
-    pub reason: String,
+    pub reason: HandoffReason,
     /// Base priority.
     pub priority: i64,
     /// Handed off at.
@@ -471,23 +468,22 @@ pub struct HandoffRecord {
 
 const HANDOFF_COLUMNS: &str = "h.id, h.conversation_id, h.channel, h.language, h.reason, h.priority, h.created_ms, h.claimed_ms, h.agent, h.first_reply_ms, h.resolved_ms, h.note, h.csat";
 
-fn handoff_from(r: &[Value]) -> Option<HandoffRecord> {
-    let text = |i: usize| r.get(i).and_then(Value::as_text).map(str::to_string);
-    let int = |i: usize| r.get(i).and_then(Value::as_i64);
-    Some(HandoffRecord {
-        id: int(0)?,
-        conversation_id: int(1)?,
-        channel: text(2)?,
-        language: text(3),
-        reason: text(4)?,
-        priority: int(5)?,
-        created_ms: int(6)?,
-        claimed_ms: int(7),
-        agent: text(8),
-        first_reply_ms: int(9),
-        resolved_ms: int(10),
-        note: text(11),
-        csat: int(12),
+fn handoff_from(r: &[Value]) -> Result<HandoffRecord, DbError> {
+    let row = Row::new(r, "handoff");
+    Ok(HandoffRecord {
+        id: row.int(0)?,
+        conversation_id: row.int(1)?,
+        channel: row.parse(2)?,
+        language: row.opt_parse(3)?,
+        reason: row.parse(4)?,
+        priority: row.int(5)?,
+        created_ms: row.int(6)?,
+        claimed_ms: row.opt_int(7)?,
+        agent: row.opt_text(8)?,
+        first_reply_ms: row.opt_int(9)?,
+        resolved_ms: row.opt_int(10)?,
+        note: row.opt_text(11)?,
+        csat: row.opt_int(12)?,
     })
 }
 
@@ -500,16 +496,15 @@ pub fn handoffs_of(
     db: &impl Database,
     conversation_id: i64,
 ) -> Result<Vec<HandoffRecord>, DbError> {
-    Ok(db
-        .execute(
-            &format!(
-                "SELECT {HANDOFF_COLUMNS} FROM handoffs h WHERE h.conversation_id = ? ORDER BY h.id"
-            ),
-            &[conversation_id.into()],
-        )?
-        .iter()
-        .filter_map(|r| handoff_from(r))
-        .collect())
+    db.execute(
+        &format!(
+            "SELECT {HANDOFF_COLUMNS} FROM handoffs h WHERE h.conversation_id = ? ORDER BY h.id"
+        ),
+        &[conversation_id.into()],
+    )?
+    .iter()
+    .map(|r| handoff_from(r))
+    .collect()
 }
 
 /// What the KPIs need about one conversation.
@@ -518,9 +513,9 @@ pub struct ConversationFacts {
     /// The conversation.
     pub id: i64,
     /// Channel.
-    pub channel: String,
-    /// Language code.
-    pub language: Option<String>,
+    pub channel: Channel,
+    /// Its language.
+    pub language: Option<Lang>,
     /// Started at.
     pub created_ms: i64,
     /// The customer's first message.
@@ -548,17 +543,18 @@ pub fn kpi_facts(
             &[from_ms.into(), to_ms.into()],
         )?
         .iter()
-        .filter_map(|r| {
-            Some(ConversationFacts {
-                id: r.first()?.as_i64()?,
-                channel: r.get(1)?.as_text()?.to_string(),
-                language: r.get(2).and_then(Value::as_text).map(str::to_string),
-                created_ms: r.get(3)?.as_i64()?,
-                first_customer_ms: r.get(4).and_then(Value::as_i64),
-                first_bot_ms: r.get(5).and_then(Value::as_i64),
+        .map(|r| {
+            let row = Row::new(r, "conversation facts");
+            Ok(ConversationFacts {
+                id: row.int(0)?,
+                channel: row.parse(1)?,
+                language: row.opt_parse(2)?,
+                created_ms: row.int(3)?,
+                first_customer_ms: row.opt_int(4)?,
+                first_bot_ms: row.opt_int(5)?,
             })
         })
-        .collect();
+        .collect::<Result<_, DbError>>()?;
     let handoffs = db
         .execute(
             &format!(
@@ -568,7 +564,7 @@ pub fn kpi_facts(
             &[from_ms.into(), to_ms.into()],
         )?
         .iter()
-        .filter_map(|r| handoff_from(r))
-        .collect();
+        .map(|r| handoff_from(r))
+        .collect::<Result<_, _>>()?;
     Ok((conversations, handoffs))
 }

@@ -10,19 +10,22 @@
 //! ```
 //! # fn demo(db: &impl store::Database) -> Result<(), store::DbError> {
 //! store::migrate(db)?;
-//! if store::claim_message(db, "messenger", "m.1", 1_700_000_000_000)? {
+//! if store::claim_message(db, store::Channel::Messenger, "m.1", 1_700_000_000_000)? {
 //!     // first time we see m.1: handle it
 //! }
-//! assert!(!store::claim_message(db, "messenger", "m.1", 1_700_000_000_001)?); // a redelivery
+//! assert!(!store::claim_message(db, store::Channel::Messenger, "m.1", 1_700_000_000_001)?); // a redelivery
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
 
 use std::fmt;
+pub use vocab::{Channel, HandoffReason, Lang, Status};
 
 pub mod desk;
 pub mod metrics;
 pub mod privacy;
+#[cfg(feature = "rusqlite")]
+pub mod sqlite;
 mod transaction;
 pub mod turn;
 
@@ -78,6 +81,106 @@ impl From<i64> for Value {
 impl From<Option<&str>> for Value {
     fn from(s: Option<&str>) -> Self {
         s.map_or(Value::Null, Value::from)
+    }
+}
+
+impl From<Channel> for Value {
+    fn from(channel: Channel) -> Self {
+        Value::from(channel.as_str())
+    }
+}
+
+impl From<Option<Lang>> for Value {
+    fn from(lang: Option<Lang>) -> Self {
+        Value::from(lang.map(Lang::as_str))
+    }
+}
+
+/// One result row, read column by column: a missing value, a value of the wrong type or a
+/// name outside the vocabulary is an error naming the column (a row this code does not
+/// understand), never a default.
+pub(crate) struct Row<'a> {
+    values: &'a [Value],
+    what: &'static str,
+}
+
+impl<'a> Row<'a> {
+    /// A row of `what` (a table or query, for messages).
+    pub(crate) fn new(values: &'a [Value], what: &'static str) -> Self {
+        Self { values, what }
+    }
+
+    fn bad(&self, column: usize, expected: &str) -> DbError {
+        DbError::new(format!(
+            "{} column {column}: expected {expected}, found {:?}",
+            self.what,
+            self.values.get(column)
+        ))
+    }
+
+    /// An integer.
+    pub(crate) fn int(&self, column: usize) -> Result<i64, DbError> {
+        self.values
+            .get(column)
+            .and_then(Value::as_i64)
+            .ok_or_else(|| self.bad(column, "an integer"))
+    }
+
+    /// An integer or NULL.
+    pub(crate) fn opt_int(&self, column: usize) -> Result<Option<i64>, DbError> {
+        match self.values.get(column) {
+            Some(Value::Null) => Ok(None),
+            _ => self.int(column).map(Some),
+        }
+    }
+
+    /// A number or NULL.
+    pub(crate) fn opt_real(&self, column: usize) -> Result<Option<f64>, DbError> {
+        match self.values.get(column) {
+            Some(Value::Null) => Ok(None),
+            value => value
+                .and_then(Value::as_f64)
+                .map(Some)
+                .ok_or_else(|| self.bad(column, "a number")),
+        }
+    }
+
+    /// A text.
+    pub(crate) fn text(&self, column: usize) -> Result<String, DbError> {
+        self.values
+            .get(column)
+            .and_then(Value::as_text)
+            .map(str::to_string)
+            .ok_or_else(|| self.bad(column, "a text"))
+    }
+
+    /// A text or NULL.
+    pub(crate) fn opt_text(&self, column: usize) -> Result<Option<String>, DbError> {
+        match self.values.get(column) {
+            Some(Value::Null) => Ok(None),
+            _ => self.text(column).map(Some),
+        }
+    }
+
+    /// A name of a vocabulary type.
+    pub(crate) fn parse<T>(&self, column: usize) -> Result<T, DbError>
+    where
+        T: std::str::FromStr<Err = vocab::UnknownName>,
+    {
+        self.text(column)?
+            .parse()
+            .map_err(|e| DbError::new(format!("{} column {column}: {e}", self.what)))
+    }
+
+    /// A name of a vocabulary type, or NULL.
+    pub(crate) fn opt_parse<T>(&self, column: usize) -> Result<Option<T>, DbError>
+    where
+        T: std::str::FromStr<Err = vocab::UnknownName>,
+    {
+        match self.values.get(column) {
+            Some(Value::Null) => Ok(None),
+            _ => self.parse(column).map(Some),
+        }
     }
 }
 
@@ -319,7 +422,7 @@ pub fn migrate(db: &impl Database) -> Result<(), DbError> {
 /// A database error.
 pub fn claim_message(
     db: &impl Database,
-    channel: &str,
+    channel: Channel,
     message_id: &str,
     now_ms: i64,
 ) -> Result<bool, DbError> {
@@ -336,18 +439,18 @@ pub fn claim_message(
 pub struct Conversation {
     /// Row id.
     pub id: i64,
-    /// `messenger`, `whatsapp`, `webchat`.
-    pub channel: String,
+    /// Where it happens.
+    pub channel: Channel,
     /// The customer on that channel.
     pub customer_id: String,
     /// Page id or WhatsApp phone number id.
     pub business_id: String,
     /// Profile name, when known.
     pub customer_name: Option<String>,
-    /// Reply language code, once known.
-    pub language: Option<String>,
-    /// `bot`, `queued`, `human`, `closed`.
-    pub status: String,
+    /// The reply language, once known.
+    pub language: Option<Lang>,
+    /// Who handles it.
+    pub status: Status,
     /// Low-confidence messages in a row.
     pub misses: i64,
     /// Out-of-scope messages in a row.
@@ -361,21 +464,19 @@ pub struct Conversation {
 pub(crate) const CONVERSATION_COLUMNS: &str = "id, channel, customer_id, business_id, customer_name, language, status, misses, out_of_scope_streak, last_customer_ms, awaiting_rating";
 
 pub(crate) fn conversation_from(row: &[Value]) -> Result<Conversation, DbError> {
-    let bad = || DbError::new("unexpected conversation row");
-    let text = |i: usize| row.get(i).and_then(Value::as_text).map(str::to_string);
-    let int = |i: usize| row.get(i).and_then(Value::as_i64).ok_or_else(bad);
+    let row = Row::new(row, "conversation");
     Ok(Conversation {
-        id: int(0)?,
-        channel: text(1).ok_or_else(bad)?,
-        customer_id: text(2).ok_or_else(bad)?,
-        business_id: text(3).unwrap_or_default(),
-        customer_name: text(4),
-        language: text(5),
-        status: text(6).ok_or_else(bad)?,
-        misses: int(7)?,
-        out_of_scope_streak: int(8)?,
-        last_customer_ms: int(9)?,
-        awaiting_rating: int(10)? != 0,
+        id: row.int(0)?,
+        channel: row.parse(1)?,
+        customer_id: row.text(2)?,
+        business_id: row.text(3)?,
+        customer_name: row.opt_text(4)?,
+        language: row.opt_parse(5)?,
+        status: row.parse(6)?,
+        misses: row.int(7)?,
+        out_of_scope_streak: row.int(8)?,
+        last_customer_ms: row.int(9)?,
+        awaiting_rating: row.int(10)? != 0,
     })
 }
 
@@ -387,7 +488,7 @@ pub(crate) fn conversation_from(row: &[Value]) -> Result<Conversation, DbError> 
 /// A database error.
 pub fn touch_conversation(
     db: &impl Database,
-    channel: &str,
+    channel: Channel,
     customer_id: &str,
     business_id: &str,
     customer_name: Option<&str>,
@@ -433,7 +534,7 @@ pub fn save_state(db: &impl Database, conversation: &Conversation) -> Result<(),
     db.execute(
         "UPDATE conversations SET language = ?, status = ?, misses = ?, out_of_scope_streak = ?, awaiting_rating = ? WHERE id = ?",
         &[
-            conversation.language.as_deref().into(),
+            conversation.language.into(),
             conversation.status.as_str().into(),
             conversation.misses.into(),
             conversation.out_of_scope_streak.into(),
@@ -459,8 +560,8 @@ pub struct NewMessage<'a> {
     pub confidence: Option<f64>,
     /// Anger score.
     pub anger: Option<f64>,
-    /// Language code.
-    pub language: Option<&'a str>,
+    /// Its language.
+    pub language: Option<Lang>,
 }
 
 /// Appends a message to a conversation's transcript.
@@ -852,10 +953,12 @@ pub fn outbox_counts(db: &impl Database) -> Result<Vec<(String, i64)>, DbError> 
         "SELECT state, COUNT(*) FROM outbox GROUP BY state ORDER BY state",
         &[],
     )?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| Some((r.first()?.as_text()?.to_string(), r.get(1)?.as_i64()?)))
-        .collect())
+    rows.iter()
+        .map(|r| {
+            let row = Row::new(r, "outbox count");
+            Ok((row.text(0)?, row.int(1)?))
+        })
+        .collect()
 }
 
 /// An outbox row that needs an operator's eye: failed for good, or pending after failed
@@ -892,47 +995,36 @@ pub fn outbox_problems(db: &impl Database, limit: i64) -> Result<Vec<OutboxProbl
          ORDER BY id DESC LIMIT ?",
         &[limit.into()],
     )?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            Some(OutboxProblem {
-                id: r.first()?.as_i64()?,
-                conversation_id: r.get(1)?.as_i64()?,
-                channel: r.get(2)?.as_text()?.to_string(),
-                state: r.get(3)?.as_text()?.to_string(),
-                attempts: r.get(4)?.as_i64()?,
-                last_error: r.get(5)?.as_text().map(str::to_string),
-                next_attempt_ms: r.get(6)?.as_i64()?,
-                created_ms: r.get(7)?.as_i64()?,
+    rows.iter()
+        .map(|r| {
+            let row = Row::new(r, "outbox problem");
+            Ok(OutboxProblem {
+                id: row.int(0)?,
+                conversation_id: row.int(1)?,
+                channel: row.text(2)?,
+                state: row.text(3)?,
+                attempts: row.int(4)?,
+                last_error: row.opt_text(5)?,
+                next_attempt_ms: row.int(6)?,
+                created_ms: row.int(7)?,
             })
         })
-        .collect())
+        .collect()
 }
 
 /// A conversation waiting for (or with) a human.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewHandoff<'a> {
+pub struct NewHandoff {
     /// The conversation.
     pub conversation_id: i64,
     /// Its channel.
-    pub channel: &'a str,
-    /// Why (`explicit_request`, `anger`, `complaint`, `out_of_scope`, `low_confidence`).
-    pub reason: &'a str,
+    pub channel: Channel,
+    /// Why.
+    pub reason: HandoffReason,
     /// The customer's anger, 0..1.
     pub anger: f64,
-    /// The conversation's language code.
-    pub language: Option<&'a str>,
-}
-
-/// The base priority of a handoff: angrier and more urgent reasons first. The desk adds the
-/// waiting time when it orders the queue.
-pub fn handoff_priority(reason: &str, anger: f64) -> i64 {
-    let base = match reason {
-        "anger" => 3,
-        "complaint" | "explicit_request" => 2,
-        _ => 1,
-    };
-    base + (anger.clamp(0.0, 1.0) * 2.0).round() as i64
+    /// The conversation's language.
+    pub language: Option<Lang>,
 }
 
 /// Puts a conversation in the human queue unless it already has an open handoff (the unique
@@ -944,7 +1036,7 @@ pub fn handoff_priority(reason: &str, anger: f64) -> i64 {
 /// A database error.
 pub fn start_handoff(
     db: &impl Database,
-    handoff: &NewHandoff<'_>,
+    handoff: &NewHandoff,
     now_ms: i64,
 ) -> Result<Option<i64>, DbError> {
     let rows = db.execute(
@@ -953,8 +1045,8 @@ pub fn start_handoff(
         &[
             handoff.conversation_id.into(),
             handoff.channel.into(),
-            handoff.reason.into(),
-            handoff_priority(handoff.reason, handoff.anger).into(),
+            handoff.reason.as_str().into(),
+            handoff.reason.priority(handoff.anger).into(),
             handoff.language.into(),
             now_ms.into(),
         ],
@@ -970,7 +1062,7 @@ pub fn start_handoff(
 /// A database error.
 pub fn enqueue_handoff(
     db: &impl Database,
-    handoff: &NewHandoff<'_>,
+    handoff: &NewHandoff,
     now_ms: i64,
 ) -> Result<i64, DbError> {
     if let Some(id) = start_handoff(db, handoff, now_ms)? {
@@ -994,23 +1086,21 @@ pub const DEFAULT_HANDLING_MINUTES: f64 = 5.0;
 ///
 /// A database error.
 pub fn estimated_wait_minutes(db: &impl Database) -> Result<u32, DbError> {
-    let waiting = db
-        .execute(
-            "SELECT COUNT(*) FROM handoffs WHERE agent IS NULL AND resolved_ms IS NULL",
-            &[],
-        )?
-        .first()
-        .and_then(|r| r.first())
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    let recent = db.execute(
-        "SELECT resolved_ms - created_ms FROM handoffs WHERE resolved_ms IS NOT NULL ORDER BY resolved_ms DESC LIMIT 20",
+    // One statement: the waiting count on every row, with one recent handling time each.
+    let rows = db.execute(
+        "SELECT (SELECT COUNT(*) FROM handoffs WHERE agent IS NULL AND resolved_ms IS NULL), d
+         FROM (SELECT NULL AS d UNION ALL
+               SELECT * FROM (SELECT resolved_ms - created_ms FROM handoffs WHERE resolved_ms IS NOT NULL
+                              ORDER BY resolved_ms DESC LIMIT 20))",
         &[],
     )?;
-    let durations: Vec<i64> = recent
-        .iter()
-        .filter_map(|r| r.first().and_then(Value::as_i64))
-        .collect();
+    let mut waiting = 0;
+    let mut durations = Vec::new();
+    for r in &rows {
+        let row = Row::new(r, "estimated wait");
+        waiting = row.int(0)?;
+        durations.extend(row.opt_int(1)?);
+    }
     let average = if durations.is_empty() {
         DEFAULT_HANDLING_MINUTES
     } else {

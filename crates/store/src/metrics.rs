@@ -2,7 +2,7 @@
 //! instances and nodes share the database): counters and histograms updated with upserts,
 //! rendered in the Prometheus text format for `GET /metrics`.
 
-use crate::{Database, DbError, Value};
+use crate::{Database, DbError, Row, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -192,16 +192,14 @@ pub fn render(
         "SELECT name, labels, value FROM metric_counters ORDER BY name, labels",
         &[],
     )? {
-        if let (Some(name), Some(labels), Some(value)) = (
-            row.first().and_then(Value::as_text),
-            row.get(1).and_then(Value::as_text),
-            row.get(2).and_then(Value::as_f64),
-        ) {
-            counters
-                .entry(name.to_string())
-                .or_default()
-                .push((labels.to_string(), value));
-        }
+        let row = Row::new(&row, "metric counter");
+        let value = row
+            .opt_real(2)?
+            .ok_or_else(|| DbError::new("a metric counter without a value"))?;
+        counters
+            .entry(row.text(0)?)
+            .or_default()
+            .push((row.text(1)?, value));
     }
     let series = |labels: &str, extra: &str| match (labels.is_empty(), extra.is_empty()) {
         (true, true) => String::new(),
@@ -226,21 +224,22 @@ pub fn render(
         "SELECT name, labels, bucket, count, sum FROM metric_histograms",
         &[],
     )? {
-        if let (Some(name), Some(labels), Some(bucket), Some(count), Some(sum)) = (
-            row.first().and_then(Value::as_text),
-            row.get(1).and_then(Value::as_text),
-            row.get(2).and_then(Value::as_i64),
-            row.get(3).and_then(Value::as_i64),
-            row.get(4).and_then(Value::as_f64),
-        ) {
-            let entry = histograms
-                .entry((name.to_string(), labels.to_string()))
-                .or_insert_with(|| (vec![0; LATENCY_BUCKETS.len() + 1], 0.0));
-            if let Some(slot) = entry.0.get_mut(bucket as usize) {
-                *slot += count;
-            }
-            entry.1 += sum;
-        }
+        let row = Row::new(&row, "metric histogram");
+        let (bucket, count) = (row.int(2)?, row.int(3)?);
+        let sum = row
+            .opt_real(4)?
+            .ok_or_else(|| DbError::new("a metric histogram without a sum"))?;
+        let entry = histograms
+            .entry((row.text(0)?, row.text(1)?))
+            .or_insert_with(|| (vec![0; LATENCY_BUCKETS.len() + 1], 0.0));
+        let slot = usize::try_from(bucket)
+            .ok()
+            .and_then(|b| entry.0.get_mut(b))
+            .ok_or_else(|| {
+                DbError::new(format!("metric histogram bucket {bucket} out of range"))
+            })?;
+        *slot += count;
+        entry.1 += sum;
     }
     let mut last_name = String::new();
     for ((name, labels), (counts, sum)) in &histograms {

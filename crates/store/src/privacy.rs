@@ -3,7 +3,7 @@
 //! erasure requests made in the chat, and the retention purge.
 
 use crate::desk::{HandoffRecord, TranscriptMessage, handoffs_of, transcript};
-use crate::{Conversation, Database, DbError, Value, conversation_from};
+use crate::{Channel, Conversation, Database, DbError, Row, Value, conversation_from};
 
 /// A setting's value (`None` when never set).
 ///
@@ -11,12 +11,10 @@ use crate::{Conversation, Database, DbError, Value, conversation_from};
 ///
 /// A database error.
 pub fn setting(db: &impl Database, key: &str) -> Result<Option<String>, DbError> {
-    Ok(db
-        .execute("SELECT value FROM settings WHERE key = ?", &[key.into()])?
-        .first()
-        .and_then(|r| r.first())
-        .and_then(Value::as_text)
-        .map(str::to_string))
+    let rows = db.execute("SELECT value FROM settings WHERE key = ?", &[key.into()])?;
+    rows.first()
+        .map(|r| Row::new(r, "setting").text(0))
+        .transpose()
 }
 
 /// Sets a setting.
@@ -71,21 +69,21 @@ pub struct AuditEvent {
 ///
 /// A database error.
 pub fn audit_events(db: &impl Database, limit: i64) -> Result<Vec<AuditEvent>, DbError> {
-    Ok(db
-        .execute(
-            "SELECT actor, action, subject, created_ms FROM audit_events ORDER BY id DESC LIMIT ?",
-            &[limit.into()],
-        )?
-        .iter()
-        .filter_map(|r| {
-            Some(AuditEvent {
-                actor: r.first()?.as_text()?.to_string(),
-                action: r.get(1)?.as_text()?.to_string(),
-                subject: r.get(2).and_then(Value::as_text).map(str::to_string),
-                created_ms: r.get(3)?.as_i64()?,
-            })
+    db.execute(
+        "SELECT actor, action, subject, created_ms FROM audit_events ORDER BY id DESC LIMIT ?",
+        &[limit.into()],
+    )?
+    .iter()
+    .map(|r| {
+        let row = Row::new(r, "audit event");
+        Ok(AuditEvent {
+            actor: row.text(0)?,
+            action: row.text(1)?,
+            subject: row.opt_text(2)?,
+            created_ms: row.int(3)?,
         })
-        .collect())
+    })
+    .collect()
 }
 
 /// Everything held about one customer on one channel.
@@ -103,7 +101,7 @@ pub struct CustomerData {
 
 fn conversation_of(
     db: &impl Database,
-    channel: &str,
+    channel: Channel,
     customer_id: &str,
 ) -> Result<Option<Conversation>, DbError> {
     db.execute(
@@ -125,7 +123,7 @@ fn conversation_of(
 /// A database error.
 pub fn export_customer(
     db: &impl Database,
-    channel: &str,
+    channel: Channel,
     customer_id: &str,
 ) -> Result<Option<CustomerData>, DbError> {
     let Some(conversation) = conversation_of(db, channel, customer_id)? else {
@@ -139,14 +137,11 @@ pub fn export_customer(
             &[conversation.id.into()],
         )?
         .iter()
-        .filter_map(|r| {
-            Some((
-                r.first()?.as_text()?.to_string(),
-                r.get(1)?.as_text()?.to_string(),
-                r.get(2)?.as_i64()?,
-            ))
+        .map(|r| {
+            let row = Row::new(r, "outbox row");
+            Ok((row.text(0)?, row.text(1)?, row.int(2)?))
         })
-        .collect();
+        .collect::<Result<_, DbError>>()?;
     Ok(Some(CustomerData {
         conversation,
         messages,
@@ -179,7 +174,7 @@ fn keep_kpi_times(db: &impl Database, where_clause: &str, params: &[Value]) -> R
 /// A database error.
 pub fn erase_customer(
     db: &impl Database,
-    channel: &str,
+    channel: Channel,
     customer_id: &str,
 ) -> Result<Option<i64>, DbError> {
     let Some(conversation) = conversation_of(db, channel, customer_id)? else {
@@ -242,7 +237,7 @@ pub struct ErasureRequest {
     /// The conversation.
     pub conversation_id: i64,
     /// Channel.
-    pub channel: String,
+    pub channel: Channel,
     /// The customer on that channel.
     pub customer_id: String,
     /// When asked.
@@ -276,13 +271,14 @@ pub fn request_erasure(
 
 const ERASURE_COLUMNS: &str = "id, conversation_id, channel, customer_id, created_ms";
 
-fn erasure_request_from(r: &[Value]) -> Option<ErasureRequest> {
-    Some(ErasureRequest {
-        id: r.first()?.as_i64()?,
-        conversation_id: r.get(1)?.as_i64()?,
-        channel: r.get(2)?.as_text()?.to_string(),
-        customer_id: r.get(3)?.as_text()?.to_string(),
-        created_ms: r.get(4)?.as_i64()?,
+fn erasure_request_from(r: &[Value]) -> Result<ErasureRequest, DbError> {
+    let row = Row::new(r, "erasure request");
+    Ok(ErasureRequest {
+        id: row.int(0)?,
+        conversation_id: row.int(1)?,
+        channel: row.parse(2)?,
+        customer_id: row.text(3)?,
+        created_ms: row.int(4)?,
     })
 }
 
@@ -292,16 +288,15 @@ fn erasure_request_from(r: &[Value]) -> Option<ErasureRequest> {
 ///
 /// A database error.
 pub fn open_erasure_requests(db: &impl Database) -> Result<Vec<ErasureRequest>, DbError> {
-    Ok(db
-        .execute(
-            &format!(
-                "SELECT {ERASURE_COLUMNS} FROM erasure_requests WHERE done_ms IS NULL ORDER BY id"
-            ),
-            &[],
-        )?
-        .iter()
-        .filter_map(|r| erasure_request_from(r))
-        .collect())
+    db.execute(
+        &format!(
+            "SELECT {ERASURE_COLUMNS} FROM erasure_requests WHERE done_ms IS NULL ORDER BY id"
+        ),
+        &[],
+    )?
+    .iter()
+    .map(|r| erasure_request_from(r))
+    .collect()
 }
 
 /// One open erasure request; `None` for an unknown or closed one.
@@ -313,15 +308,13 @@ pub fn open_erasure_request(
     db: &impl Database,
     id: i64,
 ) -> Result<Option<ErasureRequest>, DbError> {
-    Ok(db
-        .execute(
-            &format!(
-                "SELECT {ERASURE_COLUMNS} FROM erasure_requests WHERE id = ? AND done_ms IS NULL"
-            ),
-            &[id.into()],
-        )?
-        .first()
-        .and_then(|r| erasure_request_from(r)))
+    db.execute(
+        &format!("SELECT {ERASURE_COLUMNS} FROM erasure_requests WHERE id = ? AND done_ms IS NULL"),
+        &[id.into()],
+    )?
+    .first()
+    .map(|r| erasure_request_from(r))
+    .transpose()
 }
 
 /// Marks an open erasure request done (after the erasure); `None` for an unknown or closed
@@ -336,16 +329,16 @@ pub fn close_erasure_request(
     by: &str,
     now_ms: i64,
 ) -> Result<Option<ErasureRequest>, DbError> {
-    Ok(db
-        .execute(
-            &format!(
-                "UPDATE erasure_requests SET done_ms = ?, done_by = ? WHERE id = ? AND done_ms IS NULL
-                 RETURNING {ERASURE_COLUMNS}"
-            ),
-            &[now_ms.into(), by.into(), id.into()],
-        )?
-        .first()
-        .and_then(|r| erasure_request_from(r)))
+    db.execute(
+        &format!(
+            "UPDATE erasure_requests SET done_ms = ?, done_by = ? WHERE id = ? AND done_ms IS NULL
+             RETURNING {ERASURE_COLUMNS}"
+        ),
+        &[now_ms.into(), by.into(), id.into()],
+    )?
+    .first()
+    .map(|r| erasure_request_from(r))
+    .transpose()
 }
 
 /// Marks every open erasure request of a customer done (run it before [`erase_customer`],
@@ -356,7 +349,7 @@ pub fn close_erasure_request(
 /// A database error.
 pub fn close_erasure_requests_of(
     db: &impl Database,
-    channel: &str,
+    channel: Channel,
     customer_id: &str,
     by: &str,
     now_ms: i64,

@@ -20,7 +20,8 @@
 
 use crate::metrics::Batch;
 use crate::{
-    Conversation, Database, DbError, Delivery, NewMessage, NewOutbox, Value, conversation_from,
+    Channel, Conversation, Database, DbError, Delivery, HandoffReason, Lang, NewMessage, NewOutbox,
+    Value, conversation_from,
 };
 
 /// Version 6 of the schema: conversation versions, bumped by every change of a
@@ -63,7 +64,7 @@ pub struct Context {
 /// missing table or column (run [`crate::migrate`], then read again; see [`context_migrated`]).
 pub fn context(
     db: &impl Database,
-    channel: &str,
+    channel: Channel,
     customer_id: &str,
     message_id: Option<&str>,
     now_ms: i64,
@@ -120,7 +121,7 @@ pub fn context(
 /// A database error.
 pub fn context_migrated(
     db: &impl Database,
-    channel: &str,
+    channel: Channel,
     customer_id: &str,
     message_id: Option<&str>,
     now_ms: i64,
@@ -149,13 +150,13 @@ pub fn context_migrated(
 
 /// A handoff to open with a turn.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TurnHandoff<'a> {
+pub struct TurnHandoff {
     /// Why.
-    pub reason: &'a str,
+    pub reason: HandoffReason,
     /// The customer's anger, 0..1 (raises the priority).
     pub anger: f64,
-    /// The conversation's language code.
-    pub language: Option<&'a str>,
+    /// The conversation's language.
+    pub language: Option<Lang>,
 }
 
 /// An outbox row of a turn.
@@ -171,8 +172,8 @@ pub struct TurnOutbox {
 /// Everything one customer message causes, for [`write_turn`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Turn<'a> {
-    /// `messenger`, `whatsapp` or `webchat`.
-    pub channel: &'a str,
+    /// Where the message came.
+    pub channel: Channel,
     /// The platform's message id (the dedupe key); `None` where there is none (web chat).
     pub message_id: Option<&'a str>,
     /// The customer on that channel.
@@ -197,7 +198,7 @@ pub struct Turn<'a> {
     /// When the caller's lease on the outbox rows ends.
     pub lease_until_ms: i64,
     /// A handoff to open (nothing happens if one is open).
-    pub handoff: Option<TurnHandoff<'a>>,
+    pub handoff: Option<TurnHandoff>,
     /// Open an erasure request (nothing happens if one is open).
     pub erasure: bool,
     /// A 1–5 rating of the last resolved handoff.
@@ -264,7 +265,7 @@ fn write_turn_in(
                 turn.business_id.into(),
                 turn.customer_name.into(),
                 turn.customer_ms.into(),
-                state.language.as_deref().into(),
+                state.language.into(),
                 state.status.as_str().into(),
                 state.misses.into(),
                 state.out_of_scope_streak.into(),
@@ -286,7 +287,7 @@ fn write_turn_in(
                 turn.customer_name.into(),
                 turn.customer_ms.into(),
                 turn.customer_ms.into(),
-                state.language.as_deref().into(),
+                state.language.into(),
                 state.status.as_str().into(),
                 state.misses.into(),
                 state.out_of_scope_streak.into(),

@@ -1,46 +1,8 @@
 //! The store on a real SQLite database (rusqlite), including races between connections.
 
-use rusqlite::types::ValueRef;
 use std::path::PathBuf;
-use store::{Database, DbError, NewMessage, Outcome, Value};
-
-struct Sqlite(rusqlite::Connection);
-
-impl Database for Sqlite {
-    fn execute(&self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, DbError> {
-        let err = |e: rusqlite::Error| DbError::new(e.to_string());
-        let mut stmt = self.0.prepare_cached(sql).map_err(err)?;
-        let params: Vec<rusqlite::types::Value> = params
-            .iter()
-            .map(|v| match v {
-                Value::Null => rusqlite::types::Value::Null,
-                Value::Integer(i) => rusqlite::types::Value::Integer(*i),
-                Value::Real(r) => rusqlite::types::Value::Real(*r),
-                Value::Text(t) => rusqlite::types::Value::Text(t.clone()),
-            })
-            .collect();
-        let columns = stmt.column_count();
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(params))
-            .map_err(err)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(err)? {
-            out.push(
-                (0..columns)
-                    .map(|i| match row.get_ref(i) {
-                        Ok(ValueRef::Integer(i)) => Value::Integer(i),
-                        Ok(ValueRef::Real(r)) => Value::Real(r),
-                        Ok(ValueRef::Text(t)) => {
-                            Value::Text(String::from_utf8_lossy(t).into_owned())
-                        }
-                        _ => Value::Null,
-                    })
-                    .collect(),
-            );
-        }
-        Ok(out)
-    }
-}
+use store::sqlite::Sqlite;
+use store::{Channel, Database, HandoffReason, Lang, NewMessage, Outcome, Status, Value};
 
 fn db_path(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("store-test-{name}-{}", std::process::id()));
@@ -49,12 +11,8 @@ fn db_path(name: &str) -> PathBuf {
     dir.join("db.sqlite")
 }
 
-fn open(path: &PathBuf) -> Sqlite {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .unwrap();
-    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-    Sqlite(conn)
+fn open(path: &std::path::Path) -> Sqlite {
+    Sqlite::open(path).unwrap()
 }
 
 #[test]
@@ -69,7 +27,8 @@ fn a_message_id_is_claimed_once_even_when_deliveries_race() {
                     let db = open(&path);
                     (0..50)
                         .filter(|i| {
-                            store::claim_message(&db, "whatsapp", &format!("wamid.{i}"), 1).unwrap()
+                            store::claim_message(&db, Channel::WhatsApp, &format!("wamid.{i}"), 1)
+                                .unwrap()
                         })
                         .count()
                 })
@@ -82,9 +41,9 @@ fn a_message_id_is_claimed_once_even_when_deliveries_race() {
         "each of the 50 ids is claimed exactly once across 8 racing connections"
     );
     let db = open(&path);
-    assert!(!store::claim_message(&db, "whatsapp", "wamid.3", 2).unwrap());
+    assert!(!store::claim_message(&db, Channel::WhatsApp, "wamid.3", 2).unwrap());
     assert!(
-        store::claim_message(&db, "messenger", "wamid.3", 2).unwrap(),
+        store::claim_message(&db, Channel::Messenger, "wamid.3", 2).unwrap(),
         "ids are per channel"
     );
 }
@@ -95,25 +54,27 @@ fn conversations_upsert_and_keep_state() {
     store::migrate(&db).unwrap();
     store::migrate(&db).unwrap(); // idempotent
     let first =
-        store::touch_conversation(&db, "whatsapp", "3630", "PNID", Some("Anna"), 1_000).unwrap();
+        store::touch_conversation(&db, Channel::WhatsApp, "3630", "PNID", Some("Anna"), 1_000)
+            .unwrap();
     assert_eq!(
         (
             first.status.as_str(),
             first.customer_name.as_deref(),
-            first.language.as_deref()
+            first.language.map(Lang::as_str)
         ),
         ("bot", Some("Anna"), None)
     );
     let mut changed = first.clone();
-    changed.language = Some("hu".into());
-    changed.status = "queued".into();
+    changed.language = Some(Lang::Hu);
+    changed.status = Status::Queued;
     changed.misses = 1;
     store::save_state(&db, &changed).unwrap();
-    let again = store::touch_conversation(&db, "whatsapp", "3630", "PNID", None, 500).unwrap();
+    let again =
+        store::touch_conversation(&db, Channel::WhatsApp, "3630", "PNID", None, 500).unwrap();
     assert_eq!(again.id, first.id);
     assert_eq!(
         (
-            again.language.as_deref(),
+            again.language.map(Lang::as_str),
             again.status.as_str(),
             again.misses
         ),
@@ -128,7 +89,8 @@ fn conversations_upsert_and_keep_state() {
         again.last_customer_ms, 1_000,
         "an older event does not move the window back"
     );
-    let other = store::touch_conversation(&db, "messenger", "3630", "PAGE", None, 1).unwrap();
+    let other =
+        store::touch_conversation(&db, Channel::Messenger, "3630", "PAGE", None, 1).unwrap();
     assert_ne!(other.id, first.id);
 
     let message = NewMessage {
@@ -138,7 +100,7 @@ fn conversations_upsert_and_keep_state() {
         intent: Some("greeting"),
         confidence: Some(0.9),
         anger: Some(0.0),
-        language: Some("hu"),
+        language: Some(Lang::Hu),
     };
     assert!(store::add_message(&db, first.id, &message, 1_000).unwrap() > 0);
 }
@@ -147,7 +109,8 @@ fn conversations_upsert_and_keep_state() {
 fn the_outbox_retries_with_back_off_and_keeps_failures() {
     let db = open(&db_path("outbox"));
     store::migrate(&db).unwrap();
-    let conversation = store::touch_conversation(&db, "messenger", "U1", "PAGE", None, 0).unwrap();
+    let conversation =
+        store::touch_conversation(&db, Channel::Messenger, "U1", "PAGE", None, 0).unwrap();
     let a = store::enqueue(&db, conversation.id, "messenger", "me", "{\"a\":1}", 0).unwrap();
     let b = store::enqueue(&db, conversation.id, "messenger", "me", "{\"b\":1}", 0).unwrap();
 
@@ -262,16 +225,16 @@ fn handoffs_are_queued_once_with_priority_and_a_wait_estimate() {
         5,
         "empty queue, default handling time"
     );
-    let a = store::touch_conversation(&db, "messenger", "A", "PAGE", None, 0).unwrap();
-    let b = store::touch_conversation(&db, "whatsapp", "B", "PNID", None, 0).unwrap();
+    let a = store::touch_conversation(&db, Channel::Messenger, "A", "PAGE", None, 0).unwrap();
+    let b = store::touch_conversation(&db, Channel::WhatsApp, "B", "PNID", None, 0).unwrap();
     let first = store::enqueue_handoff(
         &db,
         &store::NewHandoff {
             conversation_id: a.id,
-            channel: "messenger",
-            reason: "anger",
+            channel: Channel::Messenger,
+            reason: HandoffReason::Anger,
             anger: 0.9,
-            language: Some("en"),
+            language: Some(Lang::En),
         },
         10,
     )
@@ -280,10 +243,10 @@ fn handoffs_are_queued_once_with_priority_and_a_wait_estimate() {
         &db,
         &store::NewHandoff {
             conversation_id: a.id,
-            channel: "messenger",
-            reason: "complaint",
+            channel: Channel::Messenger,
+            reason: HandoffReason::Complaint,
             anger: 0.0,
-            language: Some("en"),
+            language: Some(Lang::En),
         },
         20,
     )
@@ -293,10 +256,10 @@ fn handoffs_are_queued_once_with_priority_and_a_wait_estimate() {
         &db,
         &store::NewHandoff {
             conversation_id: b.id,
-            channel: "whatsapp",
-            reason: "out_of_scope",
+            channel: Channel::WhatsApp,
+            reason: HandoffReason::OutOfScope,
             anger: 0.0,
-            language: Some("hu"),
+            language: Some(Lang::Hu),
         },
         30,
     )
@@ -314,14 +277,14 @@ fn handoffs_are_queued_once_with_priority_and_a_wait_estimate() {
     .unwrap();
     assert_eq!(store::estimated_wait_minutes(&db).unwrap(), 2);
     let cases = [
-        ("anger", 0.9, 5),
-        ("complaint", 0.0, 2),
-        ("explicit_request", 0.3, 3),
-        ("out_of_scope", 0.0, 1),
-        ("low_confidence", 2.0, 3),
+        (HandoffReason::Anger, 0.9, 5),
+        (HandoffReason::Complaint, 0.0, 2),
+        (HandoffReason::ExplicitRequest, 0.3, 3),
+        (HandoffReason::OutOfScope, 0.0, 1),
+        (HandoffReason::LowConfidence, 2.0, 3),
     ];
     for (reason, anger, want) in cases {
-        assert_eq!(store::handoff_priority(reason, anger), want, "{reason}");
+        assert_eq!(reason.priority(anger), want, "{reason}");
     }
 }
 
@@ -335,9 +298,9 @@ fn migrations_apply_once_and_upgrade_a_version_1_database() {
         &[],
     )
     .unwrap();
-    store::touch_conversation(&db, "messenger", "old", "P", None, 1).unwrap_err();
+    store::touch_conversation(&db, Channel::Messenger, "old", "P", None, 1).unwrap_err();
     store::migrate(&db).unwrap();
-    let c = store::touch_conversation(&db, "messenger", "old", "P", None, 1).unwrap();
+    let c = store::touch_conversation(&db, Channel::Messenger, "old", "P", None, 1).unwrap();
     assert!(!c.awaiting_rating);
     // Racing migrations from several connections apply each version once.
     std::thread::scope(|scope| {
@@ -353,15 +316,16 @@ fn migrations_apply_once_and_upgrade_a_version_1_database() {
 }
 
 fn handed_off(db: &Sqlite, customer: &str, now: i64) -> i64 {
-    let c = store::touch_conversation(db, "messenger", customer, "PAGE", Some("Eve"), now).unwrap();
+    let c = store::touch_conversation(db, Channel::Messenger, customer, "PAGE", Some("Eve"), now)
+        .unwrap();
     store::enqueue_handoff(
         db,
         &store::NewHandoff {
             conversation_id: c.id,
-            channel: "messenger",
-            reason: "anger",
+            channel: Channel::Messenger,
+            reason: HandoffReason::Anger,
             anger: 0.9,
-            language: Some("en"),
+            language: Some(Lang::En),
         },
         now,
     )
@@ -416,7 +380,7 @@ fn two_agents_claiming_at_once_one_wins() {
         Claim::TakenBy(store::desk::holder(&db, ids[0]).unwrap().flatten().unwrap())
     );
     let conversation = store::conversation_by_id(&db, ids[0]).unwrap().unwrap();
-    assert_eq!(conversation.status, "human");
+    assert_eq!(conversation.status, Status::Human);
 }
 
 #[test]
@@ -442,7 +406,7 @@ fn the_desk_lifecycle_transfer_resolve_rate_and_kpi_facts() {
             intent: Some("order_status"),
             confidence: Some(0.9),
             anger: Some(0.8),
-            language: Some("en"),
+            language: Some(Lang::En),
         },
         1_000,
     )
@@ -451,9 +415,14 @@ fn the_desk_lifecycle_transfer_resolve_rate_and_kpi_facts() {
     assert_eq!(queue.len(), 1);
     assert_eq!(queue[0].last_message.as_deref(), Some("WHERE IS IT"));
     assert_eq!(queue[0].intent.as_deref(), Some("order_status"));
-    assert_eq!(desk::open_handoffs(&db, Some("hu"), None).unwrap().len(), 0);
     assert_eq!(
-        desk::open_handoffs(&db, Some("en"), Some("whatsapp"))
+        desk::open_handoffs(&db, Some(Lang::Hu), None)
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        desk::open_handoffs(&db, Some(Lang::En), Some(Channel::WhatsApp))
             .unwrap()
             .len(),
         0
@@ -475,7 +444,7 @@ fn the_desk_lifecycle_transfer_resolve_rate_and_kpi_facts() {
             intent: None,
             confidence: None,
             anger: None,
-            language: Some("en"),
+            language: Some(Lang::En),
         },
         7_000,
     )
@@ -494,7 +463,7 @@ fn the_desk_lifecycle_transfer_resolve_rate_and_kpi_facts() {
     assert_eq!(desk::holder(&db, id).unwrap(), Some(None));
     assert_eq!(
         store::conversation_by_id(&db, id).unwrap().unwrap().status,
-        "queued"
+        Status::Queued
     );
     assert_eq!(desk::claim(&db, id, &key, 10_000).unwrap(), Claim::Claimed);
     assert!(desk::resolve(&db, id, Some("sent a new parcel"), 60_000).unwrap());
@@ -518,14 +487,15 @@ fn the_desk_lifecycle_transfer_resolve_rate_and_kpi_facts() {
     assert_eq!(h.note.as_deref(), Some("sent a new parcel"));
 
     // A conversation still with the bot is taken over with a handoff of its own.
-    let bot_only = store::touch_conversation(&db, "whatsapp", "w1", "PN", None, 2_000).unwrap();
+    let bot_only =
+        store::touch_conversation(&db, Channel::WhatsApp, "w1", "PN", None, 2_000).unwrap();
     assert_eq!(
         desk::claim(&db, bot_only.id, "admin", 3_000).unwrap(),
         Claim::Claimed
     );
     assert_eq!(
         desk::handoffs_of(&db, bot_only.id).unwrap()[0].reason,
-        "agent"
+        HandoffReason::Agent
     );
 
     let (conversations, handoffs) = desk::kpi_facts(&db, 0, 100_000).unwrap();
@@ -557,14 +527,15 @@ fn export_erase_and_purge_keep_the_kpis_but_not_the_person() {
                 intent: None,
                 confidence: None,
                 anger: None,
-                language: Some("en"),
+                language: Some(Lang::En),
             },
             at,
         )
         .unwrap();
     };
     let anna =
-        store::touch_conversation(&db, "whatsapp", "3630111", "PN", Some("Anna"), 1_000).unwrap();
+        store::touch_conversation(&db, Channel::WhatsApp, "3630111", "PN", Some("Anna"), 1_000)
+            .unwrap();
     say(anna.id, "customer", "my address is Fő utca 1", 1_000);
     say(anna.id, "bot", "thanks", 1_040);
     store::enqueue(
@@ -577,18 +548,19 @@ fn export_erase_and_purge_keep_the_kpis_but_not_the_person() {
     )
     .unwrap();
     let bob =
-        store::touch_conversation(&db, "whatsapp", "3630222", "PN", Some("Bob"), 1_000).unwrap();
+        store::touch_conversation(&db, Channel::WhatsApp, "3630222", "PN", Some("Bob"), 1_000)
+            .unwrap();
     say(bob.id, "customer", "hello", 1_000);
     say(bob.id, "bot", "hi", 1_100);
 
-    let data = privacy::export_customer(&db, "whatsapp", "3630111")
+    let data = privacy::export_customer(&db, Channel::WhatsApp, "3630111")
         .unwrap()
         .unwrap();
     assert_eq!(data.conversation.customer_name.as_deref(), Some("Anna"));
     assert_eq!(data.messages.len(), 2);
     assert_eq!(data.outbox.len(), 1);
     assert!(
-        privacy::export_customer(&db, "whatsapp", "nobody")
+        privacy::export_customer(&db, Channel::WhatsApp, "nobody")
             .unwrap()
             .is_none()
     );
@@ -601,11 +573,11 @@ fn export_erase_and_purge_keep_the_kpis_but_not_the_person() {
     assert_eq!(privacy::open_erasure_requests(&db).unwrap().len(), 1);
 
     assert_eq!(
-        privacy::erase_customer(&db, "whatsapp", "3630111").unwrap(),
+        privacy::erase_customer(&db, Channel::WhatsApp, "3630111").unwrap(),
         Some(2)
     );
     assert!(
-        privacy::export_customer(&db, "whatsapp", "3630111")
+        privacy::export_customer(&db, Channel::WhatsApp, "3630111")
             .unwrap()
             .is_none()
     );
@@ -668,11 +640,11 @@ fn turn<'a>(
     state: &'a store::Conversation,
     messages: &'a [NewMessage<'a>],
     outbox: &'a [store::turn::TurnOutbox],
-    handoff: Option<store::turn::TurnHandoff<'a>>,
+    handoff: Option<store::turn::TurnHandoff>,
     metrics: &'a store::metrics::Batch,
 ) -> store::turn::Turn<'a> {
     store::turn::Turn {
-        channel: "messenger",
+        channel: Channel::Messenger,
         message_id: Some(message_id),
         customer_id: "PSID-T",
         business_id: "PAGE",
@@ -696,7 +668,7 @@ fn a_turn_is_one_read_and_one_write_that_refuses_redeliveries_and_stale_decision
     use store::turn::{TurnOutbox, TurnWritten, context_migrated, write_turn};
     let db = open(&db_path("turn"));
     // A new database: the context read migrates it first.
-    let context = context_migrated(&db, "messenger", "PSID-T", Some("m.1"), 1_000).unwrap();
+    let context = context_migrated(&db, Channel::Messenger, "PSID-T", Some("m.1"), 1_000).unwrap();
     assert_eq!(context.schema_version, Some(store::SCHEMA_VERSION));
     assert_eq!(
         (
@@ -709,12 +681,12 @@ fn a_turn_is_one_read_and_one_write_that_refuses_redeliveries_and_stale_decision
 
     let mut state = store::Conversation {
         id: 0,
-        channel: "messenger".into(),
+        channel: Channel::Messenger,
         customer_id: "PSID-T".into(),
         business_id: "PAGE".into(),
         customer_name: Some("Tom".into()),
-        language: Some("en".into()),
-        status: "queued".into(),
+        language: Some(Lang::En),
+        status: Status::Queued,
         misses: 0,
         out_of_scope_streak: 0,
         last_customer_ms: 1_000,
@@ -728,7 +700,7 @@ fn a_turn_is_one_read_and_one_write_that_refuses_redeliveries_and_stale_decision
             intent: Some("human"),
             confidence: Some(0.9),
             anger: Some(0.1),
-            language: Some("en"),
+            language: Some(Lang::En),
         },
         NewMessage {
             direction: "out",
@@ -737,7 +709,7 @@ fn a_turn_is_one_read_and_one_write_that_refuses_redeliveries_and_stale_decision
             intent: None,
             confidence: None,
             anger: None,
-            language: Some("en"),
+            language: Some(Lang::En),
         },
     ];
     let row = |channel: &str, body: &str, notification| TurnOutbox {
@@ -762,9 +734,9 @@ fn a_turn_is_one_read_and_one_write_that_refuses_redeliveries_and_stale_decision
     ];
     let handoff = || {
         Some(store::turn::TurnHandoff {
-            reason: "explicit_request",
+            reason: HandoffReason::ExplicitRequest,
             anger: 0.1,
-            language: Some("en"),
+            language: Some(Lang::En),
         })
     };
     let mut metrics = store::metrics::Batch::default();
@@ -794,7 +766,7 @@ fn a_turn_is_one_read_and_one_write_that_refuses_redeliveries_and_stale_decision
 
     // The same message again, even decided afresh, writes nothing.
     assert_eq!(write_turn(&db, &first), Ok(TurnWritten::Redelivery));
-    let after = context_migrated(&db, "messenger", "PSID-T", Some("m.1"), 1_000).unwrap();
+    let after = context_migrated(&db, Channel::Messenger, "PSID-T", Some("m.1"), 1_000).unwrap();
     assert!(after.processed && after.open_handoff);
     let (conversation, version) = after.conversation.clone().unwrap();
     assert_eq!(conversation.id, stored.conversation_id);
@@ -807,7 +779,7 @@ fn a_turn_is_one_read_and_one_write_that_refuses_redeliveries_and_stale_decision
     );
 
     // Two messages decided from the same read: the second is refused as stale.
-    state.status = "queued".into();
+    state.status = Status::Queued;
     let no_outbox: [TurnOutbox; 0] = [];
     let second = turn(
         "m.2",
@@ -832,12 +804,12 @@ fn a_turn_is_one_read_and_one_write_that_refuses_redeliveries_and_stale_decision
         Ok(TurnWritten::Stored(_))
     ));
     assert_eq!(write_turn(&db, &third), Ok(TurnWritten::Changed));
-    let context = context_migrated(&db, "messenger", "PSID-T", Some("m.3"), 1_000).unwrap();
+    let context = context_migrated(&db, Channel::Messenger, "PSID-T", Some("m.3"), 1_000).unwrap();
     assert!(!context.processed, "a refused turn claims nothing");
     // An agent's claim changes the conversation too.
     let (_, before_claim) = context.conversation.unwrap();
     store::desk::claim(&db, conversation.id, "1", 2_000).unwrap();
-    let claimed = context_migrated(&db, "messenger", "PSID-T", None, 2_000).unwrap();
+    let claimed = context_migrated(&db, Channel::Messenger, "PSID-T", None, 2_000).unwrap();
     assert!(claimed.conversation.unwrap().1 > before_claim);
 
     // What the first turn stored: the transcript in order, one handoff, the metrics.
@@ -863,6 +835,6 @@ fn a_turn_is_one_read_and_one_write_that_refuses_redeliveries_and_stale_decision
     }
 
     // Once the lease is over, an undelivered row is due for anyone, and the context says so.
-    let later = context_migrated(&db, "messenger", "PSID-T", None, 40_000).unwrap();
+    let later = context_migrated(&db, Channel::Messenger, "PSID-T", None, 40_000).unwrap();
     assert!(later.due);
 }

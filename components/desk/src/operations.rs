@@ -1,0 +1,245 @@
+//! The operator's routes (admin token): crisis mode, GDPR export and erasure, the audit
+//! log, Prometheus metrics, the outbox, and the scheduled maintenance.
+
+use crate::auth::Caller;
+use crate::{Answer, database_error, parse_body, refused, views};
+use component_shell::bot::{self, SpinDb};
+use component_shell::{delivery, json, json_error, variable};
+use conversation::desk::{self, CrisisMode};
+use spin_sdk::http::Response;
+use vocab::Channel;
+
+/// How many problem rows the outbox view lists.
+const OUTBOX_PROBLEMS_SHOWN: i64 = 50;
+
+pub fn crisis(db: &SpinDb) -> Answer {
+    let (mode, message) = desk::crisis(db).map_err(refused)?;
+    // Stored as given: a per-language object, or one text.
+    let message = match message {
+        None => serde_json::Value::Null,
+        Some(text) => serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    };
+    Ok(json(
+        200,
+        &serde_json::json!({ "mode": mode.as_str(), "message": message }),
+    ))
+}
+
+pub fn set_crisis(db: &SpinDb, caller: &Caller, body: &[u8]) -> Answer {
+    #[derive(serde::Deserialize)]
+    struct Crisis {
+        mode: String,
+        message: Option<serde_json::Value>,
+    }
+    let request: Crisis = parse_body(
+        body,
+        r#"{"mode": "normal" | "handoff" | "holding", "message"?: "..." or {"en", "hu", "pl"}}"#,
+    )?;
+    let mode = CrisisMode::parse(&request.mode).map_err(|e| json_error(400, &e.to_string()))?;
+    let message = match &request.message {
+        Some(serde_json::Value::String(text)) if !text.trim().is_empty() => Some(text.clone()),
+        Some(serde_json::Value::Object(map))
+            if map
+                .get("en")
+                .and_then(|v| v.as_str())
+                .is_some_and(|t| !t.trim().is_empty()) =>
+        {
+            Some(serde_json::Value::Object(map.clone()).to_string())
+        }
+        None => None,
+        _ => {
+            return Err(json_error(
+                400,
+                r#"message must be a text or {"en": ..., "hu": ..., "pl": ...} with at least "en""#,
+            ));
+        }
+    };
+    desk::set_crisis(db, &caller.actor, mode, message.as_deref(), bot::now_ms())
+        .map_err(refused)?;
+    crisis(db)
+}
+
+/// A channel from the path (400 naming it when it is none of ours).
+fn channel(segment: &str) -> Result<Channel, Response> {
+    segment
+        .parse()
+        .map_err(|e: vocab::UnknownName| json_error(400, &e.to_string()))
+}
+
+pub fn export(db: &SpinDb, caller: &Caller, channel_name: &str, customer: &str) -> Answer {
+    let channel = channel(channel_name)?;
+    let data = store::privacy::export_customer(db, channel, customer)
+        .map_err(|e| database_error(&e))?
+        .ok_or_else(|| json_error(404, "unknown customer on this channel"))?;
+    let subject = agents::subject_hash(channel.as_str(), customer);
+    store::privacy::audit(
+        db,
+        &caller.actor.key,
+        "export",
+        Some(&subject),
+        bot::now_ms(),
+    )
+    .map_err(|e| database_error(&e))?;
+    let body = views::export(&data).map_err(|e| {
+        eprintln!("desk: an outbox body is not JSON: {e}");
+        json_error(500, "stored data is unreadable")
+    })?;
+    Ok(json(200, &body))
+}
+
+fn erase_and_answer(db: &SpinDb, caller: &Caller, channel: Channel, customer: &str) -> Answer {
+    let subject = agents::subject_hash(channel.as_str(), customer);
+    let erased = desk::erase(
+        db,
+        &caller.actor,
+        channel,
+        customer,
+        &subject,
+        bot::now_ms(),
+    )
+    .map_err(refused)?;
+    Ok(json(200, &serde_json::json!({ "erased_messages": erased })))
+}
+
+pub fn erase(db: &SpinDb, caller: &Caller, channel_name: &str, customer: &str) -> Answer {
+    erase_and_answer(db, caller, channel(channel_name)?, customer)
+}
+
+pub fn erasure_requests(db: &SpinDb) -> Answer {
+    let open = store::privacy::open_erasure_requests(db).map_err(|e| database_error(&e))?;
+    Ok(json(
+        200,
+        &serde_json::json!({
+            "items": open.iter().map(|r| serde_json::json!({
+                "id": r.id, "conversation_id": r.conversation_id.to_string(),
+                "channel": r.channel, "customer_id": r.customer_id, "created_ms": r.created_ms,
+            })).collect::<Vec<_>>(),
+        }),
+    ))
+}
+
+pub fn confirm_erasure(db: &SpinDb, caller: &Caller, id: &str) -> Answer {
+    let unknown = || json_error(404, &format!("no open erasure request {id}"));
+    let id: i64 = id.parse().map_err(|_| unknown())?;
+    let request = store::privacy::open_erasure_request(db, id)
+        .map_err(|e| database_error(&e))?
+        .ok_or_else(unknown)?;
+    erase_and_answer(db, caller, request.channel, &request.customer_id)
+}
+
+pub fn audit(db: &SpinDb) -> Answer {
+    let events = store::privacy::audit_events(db, 200).map_err(|e| database_error(&e))?;
+    Ok(json(
+        200,
+        &serde_json::json!({
+            "items": events.iter().map(|e| serde_json::json!({
+                "actor": e.actor, "action": e.action, "subject": e.subject, "created_ms": e.created_ms,
+            })).collect::<Vec<_>>(),
+        }),
+    ))
+}
+
+/// The help texts of the counted metrics.
+const HELP: [(&str, &str); 6] = [
+    (
+        "chatbot_requests_total",
+        "Webhook and web chat requests by channel and status",
+    ),
+    (
+        "chatbot_request_seconds",
+        "Webhook and web chat request latency (until the message is stored)",
+    ),
+    ("chatbot_nlu_seconds", "NLU analysis latency per message"),
+    (
+        "chatbot_replies_total",
+        "Bot replies by channel and intent (or action)",
+    ),
+    (
+        "chatbot_handoffs_total",
+        "New handoffs by channel and reason",
+    ),
+    (
+        "chatbot_deliveries_total",
+        "Delivery attempts by channel and outcome (retry = will be retried)",
+    ),
+];
+
+/// Prometheus metrics: what the components counted, plus the outbox and queue right now.
+pub fn metrics(db: &SpinDb) -> Answer {
+    use store::metrics::{Gauge, gauge_labels};
+    let outbox = store::outbox_counts(db).map_err(|e| database_error(&e))?;
+    let open = store::desk::open_handoffs(db, None, None).map_err(|e| database_error(&e))?;
+    let outbox_rows = ["pending", "sent", "failed"].map(|state| {
+        let n = outbox
+            .iter()
+            .find(|(s, _)| s == state)
+            .map_or(0, |(_, n)| *n);
+        (gauge_labels(&[("state", state)]), n as f64)
+    });
+    let handoffs = [("waiting", false), ("claimed", true)].map(|(label, claimed)| {
+        let n = open.iter().filter(|h| h.agent.is_some() == claimed).count();
+        (gauge_labels(&[("state", label)]), n as f64)
+    });
+    let gauges = [
+        Gauge {
+            name: "chatbot_outbox_rows".into(),
+            help: "Outbox rows by state (pending = not yet delivered)".into(),
+            values: outbox_rows.to_vec(),
+        },
+        Gauge {
+            name: "chatbot_open_handoffs".into(),
+            help: "Handoffs not yet resolved, by whether an agent holds them".into(),
+            values: handoffs.to_vec(),
+        },
+    ];
+    let help = HELP.into_iter().collect();
+    let text = store::metrics::render(db, &help, &gauges).map_err(|e| database_error(&e))?;
+    Ok(Response::builder()
+        .status(200)
+        .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+        .body(text)
+        .build())
+}
+
+/// The scheduled work: deliver what is due, then purge messages older than `retention_days`.
+pub async fn maintenance(db: &SpinDb) -> Answer {
+    let settings = bot::settings()?;
+    let days: i64 = variable("retention_days")?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|d| *d >= 0)
+        .ok_or_else(|| json_error(500, "retention_days must be a whole number of days"))?;
+    let run = delivery::deliver_due(db, &settings).await;
+    let purged = desk::purge(db, days, bot::now_ms()).map_err(refused)?;
+    Ok(json(
+        200,
+        &serde_json::json!({
+            "delivered": { "sent": run.sent, "retrying": run.retrying, "failed": run.failed },
+            "purged_messages": purged,
+            "retention_days": days,
+        }),
+    ))
+}
+
+fn outbox_body(db: &SpinDb) -> Result<serde_json::Value, Response> {
+    let counts = store::outbox_counts(db).map_err(|e| database_error(&e))?;
+    let problems =
+        store::outbox_problems(db, OUTBOX_PROBLEMS_SHOWN).map_err(|e| database_error(&e))?;
+    Ok(views::outbox(&counts, &problems))
+}
+
+pub fn outbox(db: &SpinDb) -> Answer {
+    Ok(json(200, &outbox_body(db)?))
+}
+
+/// Sends what is due now (a schedule calls this) and shows the outbox after.
+pub async fn deliver(db: &SpinDb) -> Answer {
+    let settings = bot::settings()?;
+    let run = delivery::deliver_due(db, &settings).await;
+    let mut body = outbox_body(db)?;
+    body["delivered"] = serde_json::json!({
+        "sent": run.sent, "retrying": run.retrying, "failed": run.failed,
+    });
+    Ok(json(200, &body))
+}

@@ -1,0 +1,383 @@
+//! The agents' side of a conversation: claim it, write to the customer through their
+//! channel, transfer it, resolve it (the bot asks for a rating); the operator's crisis
+//! switch, erasure and retention. Each operation is one transaction over the store, with
+//! the clock passed in; a refusal ([`Refusal`]) says what the caller did wrong.
+
+use crate::message::{bot_message, reply_rows};
+use crate::{CRISIS_MESSAGE_KEY, CRISIS_MODE_KEY};
+use store::desk::Claim;
+use store::{Conversation, Database, DbError};
+use vocab::window::Window;
+use vocab::{Channel, Lang};
+
+/// Who acts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// `admin`, or the agent's id: the key stored on claims and messages.
+    pub key: String,
+    /// The operator (admin token) may act on any conversation.
+    pub admin: bool,
+}
+
+/// Why an operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such conversation, agent, customer or request.
+    NotFound(String),
+    /// Another agent holds the conversation (their key).
+    HeldBy(String),
+    /// The conversation is not handed off (nothing to transfer or resolve).
+    NotHandedOff,
+    /// An agent must claim the conversation before resolving it.
+    ClaimFirst,
+    /// The request makes no sense (a disabled agent, ...).
+    Invalid(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NotFound(what) => write!(f, "unknown {what}"),
+            Refusal::HeldBy(holder) => {
+                write!(f, "the conversation is claimed by another agent ({holder})")
+            }
+            Refusal::NotHandedOff => f.write_str("the conversation is not handed off"),
+            Refusal::ClaimFirst => f.write_str("claim the conversation before resolving it"),
+            Refusal::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
+/// An operation's failure: refused, or the database failed (answer 500, try again).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// Refused; nothing changed.
+    Refused(Refusal),
+    /// The database failed; nothing changed.
+    Database(DbError),
+}
+
+impl From<DbError> for Error {
+    fn from(e: DbError) -> Self {
+        Error::Database(e)
+    }
+}
+
+impl From<Refusal> for Error {
+    fn from(refusal: Refusal) -> Self {
+        Error::Refused(refusal)
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Refused(refusal) => refusal.fmt(f),
+            Error::Database(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Runs `work` in one transaction; a refusal rolls it back.
+fn in_transaction<T>(
+    db: &impl Database,
+    mut work: impl FnMut() -> Result<Result<T, Refusal>, DbError>,
+) -> Result<T, Error> {
+    store::transaction_or_rollback(db, &mut work)?.map_err(Error::Refused)
+}
+
+/// A conversation by id.
+///
+/// # Errors
+///
+/// [`Refusal::NotFound`], or a database error.
+pub fn conversation(db: &impl Database, id: i64) -> Result<Conversation, Error> {
+    store::conversation_by_id(db, id)?
+        .ok_or_else(|| Refusal::NotFound(format!("conversation {id}")).into())
+}
+
+/// The actor takes the conversation (an unclaimed handoff, or the bot's conversation, which
+/// becomes a handoff of its own).
+///
+/// # Errors
+///
+/// [`Refusal::HeldBy`] another agent, [`Refusal::NotFound`], or a database error.
+pub fn claim(db: &impl Database, id: i64, actor: &Actor, now_ms: i64) -> Result<(), Error> {
+    conversation(db, id)?;
+    match in_transaction(db, || {
+        Ok(Ok(store::desk::claim(db, id, &actor.key, now_ms)?))
+    })? {
+        Claim::Claimed | Claim::AlreadyYours => Ok(()),
+        Claim::TakenBy(holder) => Err(Refusal::HeldBy(holder).into()),
+    }
+}
+
+/// An agent's message, stored and queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentReply {
+    /// Its transcript id.
+    pub message_id: i64,
+    /// The conversation's channel.
+    pub channel: Channel,
+    /// The messaging window it was sent in.
+    pub window: Window,
+}
+
+/// Writes `text` to the customer through their channel as the actor: a normal reply within
+/// 24 hours of the customer's last message, on Messenger up to 7 days with the `HUMAN_AGENT`
+/// tag; later it is queued anyway and recorded as failed by the delivery (for operators).
+/// Writing to a conversation nobody holds claims it; the admin may write to any.
+///
+/// # Errors
+///
+/// [`Refusal::HeldBy`] another agent, [`Refusal::NotFound`], or a database error.
+pub fn reply(
+    db: &impl Database,
+    shop: &replies::Shop,
+    id: i64,
+    actor: &Actor,
+    text: &str,
+    now_ms: i64,
+) -> Result<AgentReply, Error> {
+    let conversation = conversation(db, id)?;
+    let window = Window::at(conversation.channel, conversation.last_customer_ms, now_ms);
+    let messaging = match window {
+        Window::Standard => meta::MessengerMessaging::Response,
+        Window::HumanAgent | Window::Closed => meta::MessengerMessaging::HumanAgent,
+    };
+    let author = format!("agent:{}", actor.key);
+    let lang = conversation.language.unwrap_or(Lang::En);
+    let message_id = in_transaction(db, || {
+        match store::desk::claim(db, id, &actor.key, now_ms)? {
+            Claim::Claimed | Claim::AlreadyYours => {}
+            Claim::TakenBy(_) if actor.admin => {}
+            Claim::TakenBy(holder) => return Ok(Err(Refusal::HeldBy(holder))),
+        }
+        let message_id = store::add_message(
+            db,
+            id,
+            &store::NewMessage {
+                author: &author,
+                language: conversation.language,
+                ..bot_message(text, lang)
+            },
+            now_ms,
+        )?;
+        store::desk::note_agent_reply(db, id, now_ms)?;
+        let reply = replies::Reply {
+            text: text.to_string(),
+            buttons: Vec::new(),
+        };
+        let rows = reply_rows(shop, &conversation, &[reply], lang, messaging);
+        store::enqueue_all(db, id, &rows, now_ms, 0, conversation.last_customer_ms)?;
+        Ok(Ok(message_id))
+    })?;
+    Ok(AgentReply {
+        message_id,
+        channel: conversation.channel,
+        window,
+    })
+}
+
+/// Where a conversation goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferTo {
+    /// Back to the queue.
+    Queue,
+    /// To this agent.
+    Agent(i64),
+}
+
+/// Hands the conversation to another agent or back to the queue; returns the new holder's
+/// key. Only its holder (or the admin) may transfer it.
+///
+/// # Errors
+///
+/// [`Refusal::NotFound`] (conversation or agent), [`Refusal::Invalid`] for a disabled agent,
+/// [`Refusal::NotHandedOff`], [`Refusal::HeldBy`], or a database error.
+pub fn transfer(
+    db: &impl Database,
+    id: i64,
+    actor: &Actor,
+    to: TransferTo,
+    now_ms: i64,
+) -> Result<Option<String>, Error> {
+    conversation(db, id)?;
+    let to = match to {
+        TransferTo::Queue => None,
+        TransferTo::Agent(agent_id) => {
+            let agent = store::desk::agent_by_id(db, agent_id)?
+                .ok_or_else(|| Refusal::NotFound(format!("agent {agent_id}")))?;
+            if agent.disabled {
+                return Err(Refusal::Invalid(format!("agent {agent_id} is disabled")).into());
+            }
+            Some(agent.id.to_string())
+        }
+    };
+    in_transaction(db, || {
+        match store::desk::holder(db, id)? {
+            None => return Ok(Err(Refusal::NotHandedOff)),
+            Some(Some(holder)) if holder != actor.key && !actor.admin => {
+                return Ok(Err(Refusal::HeldBy(holder)));
+            }
+            _ => {}
+        }
+        store::desk::transfer(db, id, to.as_deref(), now_ms)?;
+        Ok(Ok(()))
+    })?;
+    Ok(to)
+}
+
+/// Resolves the conversation (with an optional note) and hands it back to the bot, which
+/// asks the customer for a 1–5 rating in their language. Agents must hold it; the admin
+/// may resolve any.
+///
+/// # Errors
+///
+/// [`Refusal::NotFound`], [`Refusal::NotHandedOff`], [`Refusal::HeldBy`],
+/// [`Refusal::ClaimFirst`], or a database error.
+pub fn resolve(
+    db: &impl Database,
+    shop: &replies::Shop,
+    id: i64,
+    actor: &Actor,
+    note: Option<&str>,
+    now_ms: i64,
+) -> Result<(), Error> {
+    let conversation = conversation(db, id)?;
+    let lang = conversation.language.unwrap_or(Lang::En);
+    let prompt = replies::rating_prompt(&shop.faq, lang);
+    in_transaction(db, || {
+        match store::desk::holder(db, id)? {
+            None => return Ok(Err(Refusal::NotHandedOff)),
+            Some(Some(holder)) if holder != actor.key && !actor.admin => {
+                return Ok(Err(Refusal::HeldBy(holder)));
+            }
+            Some(None) if !actor.admin => return Ok(Err(Refusal::ClaimFirst)),
+            _ => {}
+        }
+        store::desk::resolve(db, id, note, now_ms)?;
+        store::add_message(db, id, &bot_message(&prompt.text, lang), now_ms)?;
+        let rows = reply_rows(
+            shop,
+            &conversation,
+            std::slice::from_ref(&prompt),
+            lang,
+            meta::MessengerMessaging::Response,
+        );
+        store::enqueue_all(db, id, &rows, now_ms, 0, conversation.last_customer_ms)?;
+        Ok(Ok(()))
+    })
+}
+
+/// The operator's crisis switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrisisMode {
+    /// The bot answers.
+    Normal,
+    /// Everything goes to people.
+    Handoff,
+    /// Everything goes to people, with the operator's holding message first.
+    Holding,
+}
+
+impl CrisisMode {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrisisMode::Normal => "normal",
+            CrisisMode::Handoff => "handoff",
+            CrisisMode::Holding => "holding",
+        }
+    }
+
+    /// Parses [`CrisisMode::as_str`].
+    ///
+    /// # Errors
+    ///
+    /// [`Refusal::Invalid`] for another name.
+    pub fn parse(name: &str) -> Result<Self, Refusal> {
+        [CrisisMode::Normal, CrisisMode::Handoff, CrisisMode::Holding]
+            .into_iter()
+            .find(|m| m.as_str() == name)
+            .ok_or_else(|| Refusal::Invalid("mode must be normal, handoff or holding".into()))
+    }
+}
+
+/// The crisis switch as stored: the mode and the holding message (JSON text or plain).
+///
+/// # Errors
+///
+/// A database error, or a stored mode this code does not know.
+pub fn crisis(db: &impl Database) -> Result<(CrisisMode, Option<String>), Error> {
+    let mode = match store::privacy::setting(db, CRISIS_MODE_KEY)? {
+        None => CrisisMode::Normal,
+        Some(name) => CrisisMode::parse(&name).map_err(|_| {
+            DbError::new(format!("settings.{CRISIS_MODE_KEY}: unknown mode `{name}`"))
+        })?,
+    };
+    Ok((mode, store::privacy::setting(db, CRISIS_MESSAGE_KEY)?))
+}
+
+/// Switches crisis mode (audited); `holding` needs a message.
+///
+/// # Errors
+///
+/// [`Refusal::Invalid`] for holding without a message, or a database error.
+pub fn set_crisis(
+    db: &impl Database,
+    actor: &Actor,
+    mode: CrisisMode,
+    message: Option<&str>,
+    now_ms: i64,
+) -> Result<(), Error> {
+    if mode == CrisisMode::Holding && message.is_none() {
+        return Err(Refusal::Invalid("holding mode needs a message".into()).into());
+    }
+    in_transaction(db, || {
+        store::privacy::set_setting(db, CRISIS_MODE_KEY, mode.as_str(), now_ms)?;
+        if let Some(message) = message {
+            store::privacy::set_setting(db, CRISIS_MESSAGE_KEY, message, now_ms)?;
+        }
+        let action = format!("crisis:{}", mode.as_str());
+        store::privacy::audit(db, &actor.key, &action, None, now_ms)?;
+        Ok(Ok(()))
+    })
+}
+
+/// Erases a customer and closes their open erasure requests, in one transaction, audited
+/// by `subject` (a keyed hash, never the id); returns how many messages went.
+///
+/// # Errors
+///
+/// [`Refusal::NotFound`] for an unknown customer, or a database error.
+pub fn erase(
+    db: &impl Database,
+    actor: &Actor,
+    channel: Channel,
+    customer_id: &str,
+    subject: &str,
+    now_ms: i64,
+) -> Result<i64, Error> {
+    in_transaction(db, || {
+        // Before the erasure, which anonymizes the customer id the requests are found by.
+        store::privacy::close_erasure_requests_of(db, channel, customer_id, &actor.key, now_ms)?;
+        let Some(erased) = store::privacy::erase_customer(db, channel, customer_id)? else {
+            return Ok(Err(Refusal::NotFound("customer on this channel".into())));
+        };
+        store::privacy::audit(db, &actor.key, "erase", Some(subject), now_ms)?;
+        Ok(Ok(erased))
+    })
+}
+
+/// Deletes messages older than `retention_days`; returns how many went.
+///
+/// # Errors
+///
+/// A database error.
+pub fn purge(db: &impl Database, retention_days: i64, now_ms: i64) -> Result<i64, Error> {
+    let cutoff = now_ms - retention_days * 24 * 3_600_000;
+    in_transaction(db, || Ok(Ok(store::privacy::purge_before(db, cutoff)?)))
+}
