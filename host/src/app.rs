@@ -221,6 +221,8 @@ impl ComponentCache {
         })
     }
 
+    // Loading a compiled component is `unsafe` in wasmtime (see the SAFETY note below).
+    #[allow(unsafe_code)]
     fn load(&self, engine: &Engine, id: &str, bytes: &[u8]) -> Result<Component> {
         let key = hex::encode(Sha256::digest(bytes));
         let path = self.dir.join(format!("{key}-{}.cwasm", self.engine_hash));

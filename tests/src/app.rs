@@ -241,6 +241,7 @@ impl AppProcess {
     }
 
     /// Kills it (SIGKILL to its process group, as a crash would) and waits for it.
+    #[allow(unsafe_code)] // kill(2), see the SAFETY note
     pub fn kill(&mut self) {
         if let Ok(pid) = i32::try_from(self.child.id()) {
             // SAFETY: kill(2) with a negative pid signals the process group this suite

@@ -78,6 +78,7 @@ fn skip_reason(needs: Needs) -> Option<String> {
 /// Stops apps that an earlier run of the suite started and could not stop (it was killed or
 /// interrupted): processes whose state directory (`target/test-state/<name>-<pid>-...`)
 /// names a test process that no longer runs. Their process groups are killed.
+#[allow(unsafe_code)] // kill(2), see the SAFETY note
 fn stop_leftover_apps() {
     let marker = crate::workspace_root()
         .join("target")

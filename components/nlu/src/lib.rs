@@ -6,13 +6,20 @@
 //! analysis to warm tract's lazy statics, and the snapshot keeps all of it in the memory
 //! image, so a fresh instance per request analyzes at once. Without pre-initialization the
 //! first `analyze` of each instance builds it (about a hundred times slower).
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
-wit_bindgen::generate!({
-    world: "nlu",
-    path: "../../wit",
-});
+/// The generated bindings and export glue are `unsafe` ABI code; ours is not (the workspace
+/// denies `unsafe_code`).
+#[allow(unsafe_code)]
+mod bindings {
+    wit_bindgen::generate!({
+        world: "nlu",
+        path: "../../wit",
+        pub_export_macro: true,
+    });
+}
 
-use exports::chatbot::nlu::analyzer::{self as wit, Guest as AnalyzerGuest};
+use bindings::exports::chatbot::nlu::analyzer::{self as wit, Guest as AnalyzerGuest};
 use std::sync::OnceLock;
 
 /// `None` only if the embedded model is broken, which the build's pre-initialization (and
@@ -40,7 +47,7 @@ fn analyzer() -> Option<&'static nlu::Analyzer> {
 
 struct Component;
 
-impl Guest for Component {
+impl bindings::Guest for Component {
     fn wizer_initialize() {
         if let Some(analyzer) = analyzer() {
             std::hint::black_box(analyzer.analyze("warm up: hello, where is my order?"));
@@ -111,4 +118,8 @@ fn convert(a: nlu::Analysis) -> wit::Analysis {
     }
 }
 
-export!(Component);
+#[allow(unsafe_code)]
+mod export {
+    use super::Component;
+    crate::bindings::export!(Component with_types_in crate::bindings);
+}

@@ -112,12 +112,17 @@ pub async fn serve_webhook(
     };
     let status = *response.status();
     crate::send_response(out, response).await;
-    match stored {
-        // Also after a 500: what was stored before the failure is sent.
-        Some((db, settings, stored)) => {
-            crate::delivery::deliver(&db, &settings, stored.outbox, stored.due).await;
+    // A refused request (403, 400, 413) wrote nothing and sends nothing; one log line (no
+    // content) is all it costs.
+    if (400..500).contains(&status) {
+        eprintln!("webhook {}: refused with {status}", channel.as_str());
+    }
+    // Also after a 500: what was stored before the failure is sent.
+    if let Some((db, settings, stored)) = stored {
+        if status != 200 {
+            eprintln!("bot: answered {status} after storing part of a delivery");
         }
-        None => record_rejected(channel.as_str(), status, started.elapsed().as_secs_f64()),
+        crate::delivery::deliver(&db, &settings, stored.outbox, stored.due).await;
     }
 }
 
@@ -204,24 +209,6 @@ fn store_events(
         &serde_json::json!({ "received": events.len(), "handled": handled }),
     );
     (response, stored)
-}
-
-/// Counts a request that stored nothing (refused, or the handshake) in the metrics, after
-/// the answer; a 500 is not counted (the database is the likely cause). Metrics never fail
-/// a request: errors are logged.
-pub fn record_rejected(channel: &str, status: u16, seconds: f64) {
-    if status == 500 {
-        return;
-    }
-    let mut metrics = Batch::default();
-    count_request(&mut metrics, channel, status, seconds);
-    let result = crate::db::open_default().and_then(|db| {
-        store::migrate(&db)?;
-        store::transaction(&db, || metrics.write(&db))
-    });
-    if let Err(e) = result {
-        eprintln!("metrics not recorded: {e}");
-    }
 }
 
 /// Adds one request to the request metrics.

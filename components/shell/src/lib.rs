@@ -3,6 +3,7 @@
 //! The logic lives in Spin-free crates under `crates/`; this crate only adapts it to
 //! spin-sdk: JSON error bodies, reading variables, the webhook route (handshake + signature)
 //! and the `chatbot:nlu` import that channel components are composed with.
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use spin_sdk::http::{IncomingRequest, Method, Request, Response};
 use webhook::{SIGNATURE_HEADER, SignatureChecker, verify_subscription};
@@ -12,7 +13,9 @@ pub mod db;
 pub mod delivery;
 
 /// Bindings for the `chatbot:nlu/analyzer` import, satisfied by the `nlu` component
-/// through `[component.<name>.dependencies]`.
+/// through `[component.<name>.dependencies]`. The generated ABI glue is `unsafe`; our own
+/// code is not (the workspace denies `unsafe_code`).
+#[allow(unsafe_code)]
 pub mod nlu {
     wit_bindgen::generate!({
         world: "channel",

@@ -27,6 +27,7 @@
 //! - [`desk`]: the agents' operations (claim, reply, transfer, resolve) and the operator's
 //!   (crisis mode, erasure, retention).
 #![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod delivery;
 pub mod desk;
