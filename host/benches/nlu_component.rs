@@ -44,9 +44,33 @@ const TEXTS: &[&str] = &[
     "mikor vagytok nyitva",
 ];
 
+/// The component builds to compare: name, file under `target/wasm32-wasip2/release`, and
+/// requests to measure (the slow one gets fewer).
+const VARIANTS: [(&str, &str, usize); 2] = [
+    ("pre-initialized", "nlu.wasm", 2000),
+    ("not pre-initialized", "nlu_component.wasm", 40),
+];
+
 fn main() -> wasmtime::Result<()> {
     let root =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/release");
+    let engine = pooling_engine()?;
+    let mut linker = Linker::<State>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+
+    let mut pres = Vec::new();
+    for (name, file, _) in VARIANTS {
+        let component = Component::from_file(&engine, root.join(file))?;
+        pres.push((name, NluPre::new(linker.instantiate_pre(&component)?)?));
+    }
+    let mut samples = measure_variants(&engine, &pres)?;
+    print_breakdown(&engine, &pres[0].1)?;
+    print_variants(&pres, &mut samples);
+    Ok(())
+}
+
+/// An engine configured like the host's: pooling allocator and copy-on-write memory images.
+fn pooling_engine() -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(100)
         .total_memories(200)
@@ -60,64 +84,67 @@ fn main() -> wasmtime::Result<()> {
     config
         .memory_init_cow(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    let engine = Engine::new(&config)?;
-    let mut linker = Linker::<State>::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    Engine::new(&config)
+}
 
-    let variants = [
-        ("pre-initialized", "nlu.wasm", 2000usize),
-        ("not pre-initialized", "nlu_component.wasm", 40),
-    ];
-    let mut pres = Vec::new();
-    for (name, file, _) in &variants {
-        let component = Component::from_file(&engine, root.join(file))?;
-        pres.push((name, NluPre::new(linker.instantiate_pre(&component)?)?));
-    }
-    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+/// Per variant, the time (µs) of each fresh instance plus one `analyze`.
+fn measure_variants(
+    engine: &Engine,
+    pres: &[(&str, NluPre<State>)],
+) -> wasmtime::Result<Vec<Vec<f64>>> {
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); VARIANTS.len()];
     // Alternate short blocks of both variants so machine noise hits both alike.
     for round in 0..10 {
-        for (v, (_, _, iterations)) in variants.iter().enumerate() {
+        for (v, (_, _, iterations)) in VARIANTS.iter().enumerate() {
             for i in 0..iterations / 10 {
                 let text = TEXTS[(round + i) % TEXTS.len()];
                 let started = Instant::now();
-                let mut store = fresh_store(&engine);
+                let mut store = fresh_store(engine);
                 let nlu = pres[v].1.instantiate(&mut store)?;
-                let analysis = nlu.chatbot_nlu_analyzer().call_analyze(&mut store, text)?;
+                let analysis = nlu
+                    .chatbot_nlu_analyzer()
+                    .call_analyze(&mut store, text)?
+                    .map_err(|e| wasmtime::format_err!("{e}"))?;
                 std::hint::black_box(analysis);
                 samples[v].push(started.elapsed().as_secs_f64() * 1e6);
             }
         }
     }
-    // Breakdown for the pre-initialized component: instantiation alone, and analyze alone
-    // on one kept instance.
+    Ok(samples)
+}
+
+/// Prints the breakdown for the pre-initialized component: instantiation alone, and analyze
+/// alone on one kept instance.
+fn print_breakdown(engine: &Engine, pre: &NluPre<State>) -> wasmtime::Result<()> {
     let mut instantiate_only = Vec::new();
     for _ in 0..1000 {
         let started = Instant::now();
-        let mut store = fresh_store(&engine);
-        std::hint::black_box(pres[0].1.instantiate(&mut store)?);
+        let mut store = fresh_store(engine);
+        std::hint::black_box(pre.instantiate(&mut store)?);
         instantiate_only.push(started.elapsed().as_secs_f64() * 1e6);
     }
     let mut analyze_only = Vec::new();
-    let mut store = fresh_store(&engine);
-    let kept = pres[0].1.instantiate(&mut store)?;
+    let mut store = fresh_store(engine);
+    let kept = pre.instantiate(&mut store)?;
     for i in 0..1000 {
         let started = Instant::now();
         std::hint::black_box(
             kept.chatbot_nlu_analyzer()
-                .call_analyze(&mut store, TEXTS[i % TEXTS.len()])?,
+                .call_analyze(&mut store, TEXTS[i % TEXTS.len()])?
+                .map_err(|e| wasmtime::format_err!("{e}"))?,
         );
         analyze_only.push(started.elapsed().as_secs_f64() * 1e6);
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     println!(
         "pre-initialized breakdown: instantiate p50 {:.1} µs, analyze on a kept instance p50 {:.1} µs",
         median(&mut instantiate_only),
         median(&mut analyze_only)
     );
+    Ok(())
+}
 
+/// Prints p50 and p99 per variant, then how much faster pre-initialization makes a request.
+fn print_variants(pres: &[(&str, NluPre<State>)], samples: &mut [Vec<f64>]) {
     let mut p50s = Vec::new();
     println!(
         "{:<22} {:>6} {:>10} {:>10}",
@@ -140,5 +167,10 @@ fn main() -> wasmtime::Result<()> {
         "pre-initialization speed-up (p50): {:.0}x",
         p50s[1] / p50s[0]
     );
-    Ok(())
+}
+
+/// The middle value (upper middle for an even count); sorts `v`.
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }

@@ -18,6 +18,9 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+/// A request body as a component receives it.
+type BoxBody = http_body_util::combinators::UnsyncBoxBody<Bytes, hyper::Error>;
+
 /// Limits applied to every request.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -112,8 +115,30 @@ async fn invoke(
     client: SocketAddr,
     limits: Limits,
 ) -> Response<HyperOutgoingBody> {
-    let (mut parts, body) = req.into_parts();
-    let body = match limits.max_body_bytes {
+    let (parts, body) = req.into_parts();
+    let body = match limited_body(&parts, body, limits).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let route_info = RouteInfo {
+        route,
+        path_info,
+        client,
+    };
+    match spin_request(parts, body, &route_info) {
+        Ok(req) => run_component(app, index, route, req, limits).await,
+        Err(_) => json_error(StatusCode::BAD_REQUEST, "invalid request URI"),
+    }
+}
+
+/// The request body, read whole under the body limit when there is one (streamed when not),
+/// or the 413/400 to answer instead.
+async fn limited_body(
+    parts: &hyper::http::request::Parts,
+    body: Incoming,
+    limits: Limits,
+) -> Result<BoxBody, Response<HyperOutgoingBody>> {
+    Ok(match limits.max_body_bytes {
         None => body.boxed_unsync(),
         Some(limit) => {
             let declared = parts
@@ -123,23 +148,39 @@ async fn invoke(
                 .and_then(|v| v.parse::<u64>().ok());
             if declared.is_some_and(|len| len > DRAIN_LIMIT as u64) {
                 // Too big to even read: answer at once (the connection is closed afterwards).
-                return too_large(limit);
+                return Err(too_large(limit));
             }
             match read_body(body, limit).await {
                 BodyRead::Complete(body) => Full::new(body)
                     .map_err(|never| match never {})
                     .boxed_unsync(),
-                BodyRead::TooLarge => return too_large(limit),
+                BodyRead::TooLarge => return Err(too_large(limit)),
                 BodyRead::Failed(e) => {
-                    return json_error(
+                    return Err(json_error(
                         StatusCode::BAD_REQUEST,
                         &format!("cannot read the request body: {e}"),
-                    );
+                    ));
                 }
             }
         }
-    };
+    })
+}
 
+/// Where a request was routed, for Spin's routing headers.
+struct RouteInfo<'a> {
+    route: &'a str,
+    path_info: &'a str,
+    client: SocketAddr,
+}
+
+/// The request as a component sees it under Spin: an absolute URI and Spin's routing headers;
+/// an error if the URI cannot be made absolute.
+fn spin_request(
+    mut parts: hyper::http::request::Parts,
+    body: BoxBody,
+    info: &RouteInfo<'_>,
+) -> Result<Request<BoxBody>, hyper::http::uri::InvalidUri> {
+    let (route, path_info, client) = (info.route, info.path_info, info.client);
     // The URI a component sees is absolute, as under Spin, and Spin's routing headers are set.
     let authority = parts
         .headers
@@ -154,10 +195,7 @@ async fn invoke(
         .unwrap_or("/")
         .to_string();
     let full_url = format!("http://{authority}{path_and_query}");
-    match full_url.parse() {
-        Ok(uri) => parts.uri = uri,
-        Err(_) => return json_error(StatusCode::BAD_REQUEST, "invalid request URI"),
-    }
+    parts.uri = full_url.parse()?;
     let component_route = route.strip_suffix("/...").unwrap_or(route);
     for (name, value) in [
         ("spin-full-url", full_url.as_str()),
@@ -172,8 +210,18 @@ async fn invoke(
             parts.headers.insert(name, value);
         }
     }
-    let req = Request::from_parts(parts, body);
+    Ok(Request::from_parts(parts, body))
+}
 
+/// Runs the component on `req` in a fresh store with the request's deadline: its response,
+/// or a 500 if it traps, returns none or runs out of time.
+async fn run_component(
+    app: &App,
+    index: usize,
+    route: &str,
+    req: Request<BoxBody>,
+    limits: Limits,
+) -> Response<HyperOutgoingBody> {
     let served = &app.components[index];
     let mut store = Store::new(&app.engine, InstanceState::new(served.config.clone()));
     let ticks = (limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;

@@ -233,23 +233,41 @@ struct Row {
     to_graph: Vec<f64>,
 }
 
+/// A row's key: runtime name, target, concurrency.
+type RowKey = (&'static str, Target, usize);
+
+/// The concurrency levels measured, in table order.
+const CONCURRENCY: [usize; 2] = [1, 32];
+
 fn main() {
     let total: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(3_200);
     let graph = FakeGraph::start();
-    let mut runtimes = vec![Runtime::start(
-        "local host",
-        &Launcher::local_host(),
-        &graph,
-    )];
+    let runtimes = start_runtimes(&graph);
+    warm_up(&runtimes, &graph);
+    let mut rows = measure(&runtimes, &graph, total);
+    let rps = print_table(&runtimes, &mut rows);
+    if runtimes.len() == 2 {
+        print_ratios(&rps);
+    }
+}
+
+/// The local host, and Spin when a binary is found.
+fn start_runtimes(graph: &FakeGraph) -> Vec<Runtime> {
+    let mut runtimes = vec![Runtime::start("local host", &Launcher::local_host(), graph)];
     match e2e::spin_binary() {
-        Some(spin) => runtimes.push(Runtime::start("spin", &Launcher::spin(&spin), &graph)),
+        Some(spin) => runtimes.push(Runtime::start("spin", &Launcher::spin(&spin), graph)),
         None => eprintln!("bench: no Spin binary found; measuring the local host only"),
     }
-    // Warm up (compiled components, database files, first instances).
-    for runtime in &runtimes {
+    runtimes
+}
+
+/// Warms up (compiled components, database files, first instances) and waits for the
+/// warm-up replies to reach the Graph API.
+fn warm_up(runtimes: &[Runtime], graph: &FakeGraph) {
+    for runtime in runtimes {
         run(
             &runtime.app.base_url,
             Target::Faq,
@@ -260,105 +278,139 @@ fn main() {
         run(&runtime.fixtures.base_url, Target::Empty, 4, 200, "warm");
     }
     graph.wait_for(200 * runtimes.len());
+}
 
-    let mut rows: HashMap<(&str, Target, usize), Row> = HashMap::new();
-    for concurrency in [1, 32] {
+/// Measures every row in `ROUNDS` rounds of `total / ROUNDS` requests, alternating between
+/// runtimes and targets within each round.
+fn measure(runtimes: &[Runtime], graph: &FakeGraph, total: usize) -> HashMap<RowKey, Row> {
+    let mut rows: HashMap<RowKey, Row> = HashMap::new();
+    for concurrency in CONCURRENCY {
         for round in 0..ROUNDS {
-            for runtime in &runtimes {
+            for runtime in runtimes {
                 for target in TARGETS {
-                    let process = runtime.serving(target);
-                    let logged_before = server_times(&process.log(), target.route()).len();
                     let run_id =
                         format!("{}-c{concurrency}-r{round}", runtime.name.replace(' ', "-"));
-                    let started = Instant::now();
-                    let samples = run(
-                        &process.base_url,
+                    let row = rows.entry((runtime.name, target, concurrency)).or_default();
+                    measure_round(
+                        graph,
+                        runtime,
                         target,
                         concurrency,
                         total / ROUNDS,
                         &run_id,
+                        row,
                     );
-                    let elapsed = started.elapsed();
-                    let row = rows.entry((runtime.name, target, concurrency)).or_default();
-                    row.elapsed += elapsed;
-                    if target == Target::Faq {
-                        row.to_graph.extend(to_graph_ms(&graph, &samples));
-                    }
-                    // Give the log writer a moment, then take this run's lines.
-                    std::thread::sleep(Duration::from_millis(300));
-                    row.server.extend(
-                        server_times(&process.log(), target.route())
-                            .into_iter()
-                            .skip(logged_before),
-                    );
-                    row.client
-                        .extend(samples.iter().map(|s| s.client.as_secs_f64() * 1e3));
                 }
             }
         }
     }
+    rows
+}
 
-    let cell = |v: f64| {
-        if v.is_nan() {
-            "-".to_string()
-        } else {
-            format!("{v:.3}")
-        }
-    };
+/// Runs one round of `requests` against `target` and adds its figures to `row`.
+fn measure_round(
+    graph: &FakeGraph,
+    runtime: &Runtime,
+    target: Target,
+    concurrency: usize,
+    requests: usize,
+    run_id: &str,
+    row: &mut Row,
+) {
+    let process = runtime.serving(target);
+    let logged_before = server_times(&process.log(), target.route()).len();
+    let started = Instant::now();
+    let samples = run(&process.base_url, target, concurrency, requests, run_id);
+    row.elapsed += started.elapsed();
+    if target == Target::Faq {
+        row.to_graph.extend(to_graph_ms(graph, &samples));
+    }
+    // Give the log writer a moment, then take this run's lines.
+    std::thread::sleep(Duration::from_millis(300));
+    row.server.extend(
+        server_times(&process.log(), target.route())
+            .into_iter()
+            .skip(logged_before),
+    );
+    row.client
+        .extend(samples.iter().map(|s| s.client.as_secs_f64() * 1e3));
+}
+
+/// Prints the Markdown table on stdout (and each row as JSON on stderr); returns each row's
+/// throughput.
+fn print_table(runtimes: &[Runtime], rows: &mut HashMap<RowKey, Row>) -> HashMap<RowKey, f64> {
     println!(
         "| runtime | target | c | req/s | client p50 ms | client p99 ms | server p50 ms | server p99 ms | to Graph p50 ms | to Graph p99 ms |"
     );
     println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    let mut rps: HashMap<(&str, Target, usize), f64> = HashMap::new();
-    for concurrency in [1, 32] {
-        for runtime in &runtimes {
+    let mut rps: HashMap<RowKey, f64> = HashMap::new();
+    for concurrency in CONCURRENCY {
+        for runtime in runtimes {
             for target in TARGETS {
-                let Some(row) = rows.get_mut(&(runtime.name, target, concurrency)) else {
+                let key = (runtime.name, target, concurrency);
+                let Some(row) = rows.get_mut(&key) else {
                     continue;
                 };
-                let throughput = row.client.len() as f64 / row.elapsed.as_secs_f64();
-                rps.insert((runtime.name, target, concurrency), throughput);
-                let json = serde_json::json!({
-                    "runtime": runtime.name,
-                    "target": target.name(),
-                    "concurrency": concurrency,
-                    "requests": row.client.len(),
-                    "rps": throughput,
-                    "client_p50_ms": percentile(&mut row.client, 50.0),
-                    "client_p99_ms": percentile(&mut row.client, 99.0),
-                    "server_p50_ms": percentile(&mut row.server, 50.0),
-                    "server_p99_ms": percentile(&mut row.server, 99.0),
-                    "to_graph_p50_ms": percentile(&mut row.to_graph, 50.0),
-                    "to_graph_p99_ms": percentile(&mut row.to_graph, 99.0),
-                });
-                eprintln!("{json}");
-                let get = |key: &str| json[key].as_f64().unwrap_or(f64::NAN);
-                println!(
-                    "| {} | {} | {concurrency} | {:.0} | {} | {} | {} | {} | {} | {} |",
-                    runtime.name,
-                    target.name(),
-                    throughput,
-                    cell(get("client_p50_ms")),
-                    cell(get("client_p99_ms")),
-                    cell(get("server_p50_ms")),
-                    cell(get("server_p99_ms")),
-                    cell(get("to_graph_p50_ms")),
-                    cell(get("to_graph_p99_ms")),
-                );
+                rps.insert(key, print_row(key, row));
             }
         }
     }
-    if runtimes.len() == 2 {
-        for concurrency in [1, 32] {
-            for target in TARGETS {
-                let spin = rps[&("spin", target, concurrency)];
-                let host = rps[&("local host", target, concurrency)];
-                println!(
-                    "c={concurrency}: {} throughput under Spin / local host = {:.2} ({spin:.0} / {host:.0} req/s)",
-                    target.name(),
-                    spin / host
-                );
-            }
+    rps
+}
+
+/// Prints one row (JSON on stderr, a table line on stdout); returns its throughput.
+fn print_row((runtime, target, concurrency): RowKey, row: &mut Row) -> f64 {
+    let throughput = row.client.len() as f64 / row.elapsed.as_secs_f64();
+    let json = serde_json::json!({
+        "runtime": runtime,
+        "target": target.name(),
+        "concurrency": concurrency,
+        "requests": row.client.len(),
+        "rps": throughput,
+        "client_p50_ms": percentile(&mut row.client, 50.0),
+        "client_p99_ms": percentile(&mut row.client, 99.0),
+        "server_p50_ms": percentile(&mut row.server, 50.0),
+        "server_p99_ms": percentile(&mut row.server, 99.0),
+        "to_graph_p50_ms": percentile(&mut row.to_graph, 50.0),
+        "to_graph_p99_ms": percentile(&mut row.to_graph, 99.0),
+    });
+    eprintln!("{json}");
+    let get = |key: &str| json[key].as_f64().unwrap_or(f64::NAN);
+    println!(
+        "| {} | {} | {concurrency} | {:.0} | {} | {} | {} | {} | {} | {} |",
+        runtime,
+        target.name(),
+        throughput,
+        cell(get("client_p50_ms")),
+        cell(get("client_p99_ms")),
+        cell(get("server_p50_ms")),
+        cell(get("server_p99_ms")),
+        cell(get("to_graph_p50_ms")),
+        cell(get("to_graph_p99_ms")),
+    );
+    throughput
+}
+
+/// A table cell: milliseconds with three decimals, or `-` when there is no figure.
+fn cell(v: f64) -> String {
+    if v.is_nan() {
+        "-".to_string()
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// Prints Spin's throughput relative to the local host's, per concurrency and target.
+fn print_ratios(rps: &HashMap<RowKey, f64>) {
+    for concurrency in CONCURRENCY {
+        for target in TARGETS {
+            let spin = rps[&("spin", target, concurrency)];
+            let host = rps[&("local host", target, concurrency)];
+            println!(
+                "c={concurrency}: {} throughput under Spin / local host = {:.2} ({spin:.0} / {host:.0} req/s)",
+                target.name(),
+                spin / host
+            );
         }
     }
 }

@@ -48,31 +48,22 @@ fn analyzer() -> Option<&'static nlu::Analyzer> {
 struct Component;
 
 impl bindings::Guest for Component {
+    /// Fails the build (`host preinit` reports the trap) if the embedded model is broken.
     fn wizer_initialize() {
-        if let Some(analyzer) = analyzer() {
-            std::hint::black_box(analyzer.analyze("warm up: hello, where is my order?"));
+        match analyzer() {
+            Some(analyzer) => {
+                std::hint::black_box(analyzer.analyze("warm up: hello, where is my order?"));
+            }
+            None => panic!("the embedded NLU model cannot be loaded"),
         }
     }
 }
 
 impl AnalyzerGuest for Component {
-    fn analyze(text: String) -> wit::Analysis {
-        match analyzer() {
-            Some(analyzer) => convert(analyzer.analyze(&text)),
-            None => unknown(),
-        }
-    }
-}
-
-fn unknown() -> wit::Analysis {
-    wit::Analysis {
-        language: wit::Language::Other,
-        language_confidence: 0.0,
-        intents: Vec::new(),
-        out_of_scope: true,
-        keyword_hits: Vec::new(),
-        anger: 0.0,
-        needs_human: vec![wit::HandoffSignal::OutOfScope],
+    fn analyze(text: String) -> Result<wit::Analysis, String> {
+        analyzer()
+            .map(|analyzer| convert(analyzer.analyze(&text)))
+            .ok_or_else(|| "the embedded NLU model cannot be loaded".to_string())
     }
 }
 

@@ -151,13 +151,21 @@ fn store_events(
         Err(response) => return (response, StoredEvents::default()),
     };
     // The NLU runs before any database work.
-    let analyzed: Vec<(Option<policy::Analysis>, Batch)> = events
+    let analyzed: Result<Vec<(Option<policy::Analysis>, Batch)>, String> = events
         .iter()
         .map(|event| {
             let mut metrics = Batch::default();
-            (analyze_event(&event.kind, &mut metrics), metrics)
+            analyze_event(&event.kind, &mut metrics).map(|analysis| (analysis, metrics))
         })
         .collect();
+    let analyzed = match analyzed {
+        Ok(analyzed) => analyzed,
+        Err(e) => {
+            eprintln!("bot: cannot analyze a {} event: {e}", channel.as_str());
+            let response = json_error(500, "cannot analyze the event; it will be redelivered");
+            return (response, StoredEvents::default());
+        }
+    };
     let mut request_metrics = Batch::default();
     count_request(
         &mut request_metrics,
@@ -279,20 +287,31 @@ fn to_policy(a: &nlu::Analysis) -> policy::Analysis {
 }
 
 /// The NLU's analysis of a text message, for the policy; its latency goes to `metrics`.
-pub fn analyze_text(text: &str, metrics: &mut Batch) -> policy::Analysis {
+///
+/// # Errors
+///
+/// The NLU component's error (its model cannot be loaded): answer 500.
+pub fn analyze_text(text: &str, metrics: &mut Batch) -> Result<policy::Analysis, String> {
     let started = std::time::Instant::now();
-    let raw = nlu::analyze(text);
+    let raw = nlu::analyze(text)?;
     metrics.observe("chatbot_nlu_seconds", &[], started.elapsed().as_secs_f64());
     let mut analysis = to_policy(&raw);
     analysis.rating = policy::parse_rating(text);
-    analysis
+    Ok(analysis)
 }
 
 /// The analysis of an event if it is a text (done before any database work, so concurrent
 /// requests wait only for the writes).
-pub fn analyze_event(kind: &EventKind, metrics: &mut Batch) -> Option<policy::Analysis> {
+///
+/// # Errors
+///
+/// The NLU component's error: answer 500.
+pub fn analyze_event(
+    kind: &EventKind,
+    metrics: &mut Batch,
+) -> Result<Option<policy::Analysis>, String> {
     match kind {
-        EventKind::Text(text) => Some(analyze_text(text, metrics)),
-        _ => None,
+        EventKind::Text(text) => analyze_text(text, metrics).map(Some),
+        _ => Ok(None),
     }
 }

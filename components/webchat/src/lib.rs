@@ -200,7 +200,10 @@ fn converse(
         None => meta::EventKind::Text(request.text.clone()),
     };
     let mut metrics = store::metrics::Batch::default();
-    let analysis = bot::analyze_event(&kind, &mut metrics);
+    let analysis = match bot::analyze_event(&kind, &mut metrics) {
+        Ok(analysis) => analysis,
+        Err(e) => return Err(store::DbError::new(format!("the NLU failed: {e}"))),
+    };
     bot::count_request(
         &mut metrics,
         "webchat",
@@ -241,11 +244,19 @@ fn converse(
             ));
         }
     };
+    Ok(Ok(answer_json(&plan, &stored)))
+}
+
+/// The web chat's answer: the bot's replies with their options, and what it understood.
+fn answer_json(
+    plan: &conversation::message::Plan,
+    stored: &store::turn::Stored,
+) -> serde_json::Value {
     let top = plan
         .analysis
         .as_ref()
         .and_then(|a| a.intents.first().cloned());
-    Ok(Ok(serde_json::json!({
+    serde_json::json!({
         "conversation_id": stored.conversation_id.to_string(),
         "last_message_id": stored.last_message_id,
         "replies": plan.replies.iter().map(|r| {
@@ -259,5 +270,5 @@ fn converse(
         "intent": top.as_ref().map(|(i, _)| i.clone()),
         "confidence": top.as_ref().map(|(_, c)| *c),
         "handoff": matches!(plan.decision.action, policy::Action::Handoff { .. }),
-    })))
+    })
 }

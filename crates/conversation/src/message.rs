@@ -142,12 +142,7 @@ pub fn handle(
                 state: &plan.state,
                 messages: &plan.messages(),
                 outbox: &outbox,
-                // Web chat messages have no id to find their rows by: any sender takes them.
-                lease_until_ms: if inbound.message_id.is_some() {
-                    now_ms + settings.lease_ms
-                } else {
-                    0
-                },
+                lease_until_ms: lease_until_ms(inbound, settings, now_ms),
                 handoff: plan.handoff(),
                 erasure: plan.erasure,
                 rating: plan.rating,
@@ -167,6 +162,16 @@ pub fn handle(
     Err(DbError::new(
         "the conversation kept changing while this message was decided",
     ))
+}
+
+/// Until when the message's outbox rows are leased to the caller. Web chat messages have no
+/// id to find their rows by: any sender takes them.
+fn lease_until_ms(inbound: &Inbound<'_>, settings: &Settings, now_ms: i64) -> i64 {
+    if inbound.message_id.is_some() {
+        now_ms + settings.lease_ms
+    } else {
+        0
+    }
 }
 
 /// The conversation as read (with its version), or the one this message starts; `None`

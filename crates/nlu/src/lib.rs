@@ -250,6 +250,27 @@ impl Analyzer {
             .unwrap_or_else(|_| vec![0.0; self.model.labels.len()])
     }
 
+    /// The three most probable in-scope intents, and whether the out-of-scope class (if the
+    /// model has one) is the most probable of all.
+    fn ranked(&self, probs: &[f32]) -> (Vec<IntentScore>, bool) {
+        let oos_label = self.model.config.out_of_scope_label.as_deref();
+        let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let top_is_oos = ranked
+            .first()
+            .is_some_and(|(i, _)| Some(self.model.labels[*i].as_str()) == oos_label);
+        let intents: Vec<IntentScore> = ranked
+            .iter()
+            .filter(|(i, _)| Some(self.model.labels[*i].as_str()) != oos_label)
+            .take(3)
+            .map(|(i, p)| IntentScore {
+                label: self.model.labels[*i].clone(),
+                confidence: *p,
+            })
+            .collect();
+        (intents, top_is_oos)
+    }
+
     /// Analyzes one message. Never fails.
     pub fn analyze(&self, text: &str) -> Analysis {
         let normalized = normalize(text);
@@ -261,21 +282,7 @@ impl Analyzer {
         } else {
             self.probabilities_normalized(&normalized)
         };
-        let oos_label = self.model.config.out_of_scope_label.as_deref();
-        let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let top_is_oos = ranked
-            .first()
-            .is_some_and(|(i, _)| Some(self.model.labels[*i].as_str()) == oos_label);
-        let mut intents: Vec<IntentScore> = ranked
-            .iter()
-            .filter(|(i, _)| Some(self.model.labels[*i].as_str()) != oos_label)
-            .take(3)
-            .map(|(i, p)| IntentScore {
-                label: self.model.labels[*i].clone(),
-                confidence: *p,
-            })
-            .collect();
+        let (mut intents, top_is_oos) = self.ranked(&probs);
         let top_in_scope = intents.first().map_or(0.0, |i| i.confidence);
         let mut out_of_scope = normalized.is_empty()
             || top_is_oos
@@ -303,27 +310,7 @@ impl Analyzer {
             .map_or(0.0, |i| probs[i]);
         let anger = anger_score(text, &keyword_hits, complaint_p);
 
-        let top = intents.first().filter(|_| !out_of_scope);
-        let top_is = |label: &str| {
-            top.is_some_and(|i| i.label == label && i.confidence >= SIGNAL_CONFIDENCE)
-        };
-        let mut needs_human = Vec::new();
-        if top_is(CONTACT_HUMAN)
-            || keyword_hits
-                .iter()
-                .any(|h| h.intent.as_deref() == Some(CONTACT_HUMAN))
-        {
-            needs_human.push(HandoffSignal::ExplicitRequest);
-        }
-        if anger >= ANGRY_THRESHOLD {
-            needs_human.push(HandoffSignal::Anger);
-        }
-        if top_is(COMPLAINT) {
-            needs_human.push(HandoffSignal::Complaint);
-        }
-        if out_of_scope {
-            needs_human.push(HandoffSignal::OutOfScope);
-        }
+        let needs_human = handoff_signals(&intents, out_of_scope, &keyword_hits, anger);
 
         Analysis {
             language,
@@ -335,6 +322,38 @@ impl Analyzer {
             needs_human,
         }
     }
+}
+
+/// Why the message needs a person, from the top intent (when in scope and confident), the
+/// rules and the anger score.
+fn handoff_signals(
+    intents: &[IntentScore],
+    out_of_scope: bool,
+    keyword_hits: &[KeywordHit],
+    anger: f32,
+) -> Vec<HandoffSignal> {
+    let top = intents.first().filter(|_| !out_of_scope);
+    let top_is =
+        |label: &str| top.is_some_and(|i| i.label == label && i.confidence >= SIGNAL_CONFIDENCE);
+    let mut needs_human = Vec::new();
+    if top_is(CONTACT_HUMAN)
+        || keyword_hits
+            .iter()
+            .any(|h| h.intent.as_deref() == Some(CONTACT_HUMAN))
+    {
+        needs_human.push(HandoffSignal::ExplicitRequest);
+    }
+    if anger >= ANGRY_THRESHOLD {
+        needs_human.push(HandoffSignal::Anger);
+    }
+    if top_is(COMPLAINT) {
+        needs_human.push(HandoffSignal::Complaint);
+    }
+    if out_of_scope {
+        needs_human.push(HandoffSignal::OutOfScope);
+    }
+
+    needs_human
 }
 
 /// The anger score: insults and profanity from the rule lexicon, shouting (the share of

@@ -210,10 +210,7 @@ pub fn decide_in(current: &ConversationState, incoming: &Incoming<'_>, crisis: C
         state.language = sticky_language(state.language, analysis);
     }
     if matches!(state.status, Status::Queued | Status::Human) {
-        return Decision {
-            action: Action::Silent,
-            state,
-        };
+        return decision(Action::Silent, state);
     }
     // After an agent resolved the conversation: a rating button, or a bare 1-5 as text.
     let rating = match incoming {
@@ -225,68 +222,70 @@ pub fn decide_in(current: &ConversationState, incoming: &Incoming<'_>, crisis: C
     };
     state.awaiting_rating = false;
     if let Some(score) = rating {
-        return Decision {
-            action: Action::Rating { score },
-            state,
-        };
+        return decision(Action::Rating { score }, state);
     }
     if let Incoming::Text(analysis) = incoming
         && analysis.signals.contains(&Signal::ErasureRequest)
     {
-        state.misses = 0;
-        state.out_of_scope_streak = 0;
-        return Decision {
-            action: Action::ErasureRequested,
-            state,
-        };
+        return decision(Action::ErasureRequested, reset_streaks(state));
     }
     if crisis != Crisis::Normal {
-        state.status = Status::Queued;
-        state.misses = 0;
-        state.out_of_scope_streak = 0;
-        return Decision {
-            action: Action::Handoff {
-                reason: HandoffReason::Crisis,
-            },
-            state,
-        };
+        return handoff(state, HandoffReason::Crisis);
     }
-    let handoff = |mut state: ConversationState, reason| {
-        state.status = Status::Queued;
-        state.misses = 0;
-        state.out_of_scope_streak = 0;
-        Decision {
-            action: Action::Handoff { reason },
-            state,
-        }
-    };
-    let analysis = match incoming {
-        Incoming::NonText => {
-            return Decision {
-                action: Action::TextOnly,
-                state,
-            };
-        }
-        Incoming::Payload(payload) => {
-            if *payload == HUMAN_PAYLOAD {
-                return handoff(state, HandoffReason::ExplicitRequest);
-            }
-            state.misses = 0;
-            state.out_of_scope_streak = 0;
-            let action = match payload.strip_prefix(FAQ_PAYLOAD_PREFIX) {
-                Some(intent) if SMALL_TALK.contains(&intent) => Action::SmallTalk {
-                    intent: intent.into(),
-                },
-                Some(intent) if !intent.is_empty() => Action::Answer {
-                    intent: intent.into(),
-                },
-                _ => Action::Capabilities,
-            };
-            return Decision { action, state };
-        }
-        Incoming::Text(analysis) => analysis,
-    };
+    match incoming {
+        Incoming::NonText => decision(Action::TextOnly, state),
+        Incoming::Payload(payload) => decide_payload(state, payload),
+        Incoming::Text(analysis) => decide_text(state, analysis),
+    }
+}
 
+fn decision(action: Action, state: ConversationState) -> Decision {
+    Decision { action, state }
+}
+
+/// The clarification and out-of-scope counters start again.
+fn reset_streaks(mut state: ConversationState) -> ConversationState {
+    state.misses = 0;
+    state.out_of_scope_streak = 0;
+    state
+}
+
+/// The conversation goes to the agents' queue.
+fn handoff(state: ConversationState, reason: HandoffReason) -> Decision {
+    let mut state = reset_streaks(state);
+    state.status = Status::Queued;
+    decision(Action::Handoff { reason }, state)
+}
+
+/// An answer for `intent`, or small talk.
+fn answer(intent: &str) -> Action {
+    if SMALL_TALK.contains(&intent) {
+        Action::SmallTalk {
+            intent: intent.into(),
+        }
+    } else {
+        Action::Answer {
+            intent: intent.into(),
+        }
+    }
+}
+
+/// A button the customer pressed: talk to a person, a FAQ topic, or anything else (what the
+/// bot can do).
+fn decide_payload(state: ConversationState, payload: &str) -> Decision {
+    if payload == HUMAN_PAYLOAD {
+        return handoff(state, HandoffReason::ExplicitRequest);
+    }
+    let action = match payload.strip_prefix(FAQ_PAYLOAD_PREFIX) {
+        Some(intent) if !intent.is_empty() => answer(intent),
+        _ => Action::Capabilities,
+    };
+    decision(action, reset_streaks(state))
+}
+
+/// A text message: a handoff signal, out of scope (twice in a row: handoff), a confident
+/// answer, or a clarifying question (twice in a row: handoff).
+fn decide_text(mut state: ConversationState, analysis: &Analysis) -> Decision {
     for (signal, reason) in [
         (Signal::ExplicitRequest, HandoffReason::ExplicitRequest),
         (Signal::Anger, HandoffReason::Anger),
@@ -302,25 +301,13 @@ pub fn decide_in(current: &ConversationState, incoming: &Incoming<'_>, crisis: C
             return handoff(state, HandoffReason::OutOfScope);
         }
         state.out_of_scope_streak += 1;
-        return Decision {
-            action: Action::Capabilities,
-            state,
-        };
+        return decision(Action::Capabilities, state);
     }
     state.out_of_scope_streak = 0;
     let (intent, confidence) = &analysis.intents[0];
     if *confidence >= ANSWER_CONFIDENCE {
         state.misses = 0;
-        let action = if SMALL_TALK.contains(&intent.as_str()) {
-            Action::SmallTalk {
-                intent: intent.clone(),
-            }
-        } else {
-            Action::Answer {
-                intent: intent.clone(),
-            }
-        };
-        return Decision { action, state };
+        return decision(answer(intent), state);
     }
     if state.misses >= 1 {
         return handoff(state, HandoffReason::LowConfidence);
@@ -332,10 +319,7 @@ pub fn decide_in(current: &ConversationState, incoming: &Incoming<'_>, crisis: C
         .take(3)
         .map(|(i, _)| i.clone())
         .collect();
-    Decision {
-        action: Action::Clarify { options },
-        state,
-    }
+    decision(Action::Clarify { options }, state)
 }
 
 /// A rating 1-5 from a payload or a short reply like "5" or "4/5".

@@ -114,6 +114,19 @@ fn system(faq: &Faq, key: &str, lang: &str, fallback: &str) -> String {
     faq.system(key, lang).unwrap_or(fallback).to_string()
 }
 
+/// What the bot says when a FAQ answer is missing.
+const SORRY: &str = "Sorry, something went wrong on our side, please try again.";
+
+impl Reply {
+    /// A reply without buttons.
+    fn text(text: String) -> Self {
+        Self {
+            text,
+            buttons: Vec::new(),
+        }
+    }
+}
+
 /// What the bot says for `action`. `wait_minutes` is the estimated wait for a handoff;
 /// `back` the time phrase when agents are back if it happens outside business hours.
 pub fn render(
@@ -124,107 +137,84 @@ pub fn render(
     back: Option<&str>,
 ) -> Vec<Reply> {
     let code = lang.faq_code();
-    let sorry = "Sorry, something went wrong on our side, please try again.";
-    match action {
-        Action::Silent => Vec::new(),
-        Action::Answer { intent } => {
-            let Some(text) = faq.answer(intent, code) else {
-                return vec![Reply {
-                    text: system(faq, "error", code, sorry),
-                    buttons: vec![human_button(faq, code)],
-                }];
-            };
-            let mut buttons: Vec<Button> = faq
-                .related(intent)
-                .iter()
-                .filter_map(|r| faq_button(faq, r, code))
-                .collect();
-            buttons.push(human_button(faq, code));
-            vec![Reply {
-                text: text.to_string(),
-                buttons,
-            }]
-        }
-        Action::SmallTalk { intent } => vec![Reply {
-            text: faq
-                .answer(intent, code)
-                .map_or_else(|| system(faq, "capabilities", code, sorry), str::to_string),
-            buttons: Vec::new(),
-        }],
-        Action::Clarify { options } => {
-            let mut buttons: Vec<Button> = options
-                .iter()
-                .filter_map(|o| faq_button(faq, o, code))
-                .collect();
-            buttons.push(human_button(faq, code));
-            vec![Reply {
-                text: system(faq, "clarify", code, "Did you mean one of these?"),
-                buttons,
-            }]
-        }
-        Action::Capabilities => {
-            let mut buttons: Vec<Button> = MAIN_TOPICS
-                .iter()
-                .filter_map(|t| faq_button(faq, t, code))
-                .collect();
-            buttons.push(human_button(faq, code));
-            vec![Reply {
-                text: system(
-                    faq,
-                    "capabilities",
-                    code,
-                    "I can help with orders, shipping, returns and payments.",
-                ),
-                buttons,
-            }]
-        }
-        Action::ErasureRequested => vec![Reply {
-            text: system(
-                faq,
-                "erasure_ack",
-                code,
-                "We've received your request to delete your data; a colleague will confirm it.",
+    let say = |key: &str, fallback: &str| system(faq, key, code, fallback);
+    let reply = match action {
+        Action::Silent => return Vec::new(),
+        Action::Answer { intent } => answer(faq, intent, code),
+        Action::SmallTalk { intent } => Reply::text(
+            faq.answer(intent, code)
+                .map_or_else(|| say("capabilities", SORRY), str::to_string),
+        ),
+        Action::Clarify { options } => Reply {
+            text: say("clarify", "Did you mean one of these?"),
+            buttons: topics(faq, options, code),
+        },
+        Action::Capabilities => Reply {
+            text: say(
+                "capabilities",
+                "I can help with orders, shipping, returns and payments.",
             ),
-            buttons: Vec::new(),
-        }],
-        Action::Rating { .. } => vec![Reply {
-            text: system(faq, "csat_thanks", code, "Thank you for your rating!"),
-            buttons: Vec::new(),
-        }],
-        Action::TextOnly => vec![Reply {
-            text: system(
+            buttons: topics(faq, &MAIN_TOPICS, code),
+        },
+        Action::ErasureRequested => Reply::text(say(
+            "erasure_ack",
+            "We've received your request to delete your data; a colleague will confirm it.",
+        )),
+        Action::Rating { .. } => Reply::text(say("csat_thanks", "Thank you for your rating!")),
+        Action::TextOnly => Reply::text(say(
+            "text_only",
+            "I can only read text messages, please type your question.",
+        )),
+        Action::Handoff { .. } => Reply::text(handoff_text(faq, code, wait_minutes, back)),
+    };
+    vec![reply]
+}
+
+/// The FAQ answer for `intent` with buttons for its related topics and a person, or the
+/// error message if the FAQ has no answer in `code`.
+fn answer(faq: &Faq, intent: &str, code: &str) -> Reply {
+    match faq.answer(intent, code) {
+        Some(text) => Reply {
+            text: text.to_string(),
+            buttons: topics(faq, faq.related(intent), code),
+        },
+        None => Reply {
+            text: system(faq, "error", code, SORRY),
+            buttons: vec![human_button(faq, code)],
+        },
+    }
+}
+
+/// Buttons for the FAQ topics `intents` (those with a title in `code`), then "talk to a person".
+fn topics(faq: &Faq, intents: &[impl AsRef<str>], code: &str) -> Vec<Button> {
+    let mut buttons: Vec<Button> = intents
+        .iter()
+        .filter_map(|i| faq_button(faq, i.as_ref(), code))
+        .collect();
+    buttons.push(human_button(faq, code));
+    buttons
+}
+
+/// "A colleague will take over in about N minutes", or when agents are back if they are out.
+fn handoff_text(faq: &Faq, code: &str, wait_minutes: u32, back: Option<&str>) -> String {
+    match back {
+        Some(back) => system(
+            faq,
+            "handoff_closed",
+            code,
+            "Our colleagues are back {back}.",
+        )
+        .replace("{back}", back),
+        None => {
+            let wait = system(faq, "wait_minutes", code, "about {minutes} minutes")
+                .replace("{minutes}", &wait_minutes.max(1).to_string());
+            system(
                 faq,
-                "text_only",
+                "handoff",
                 code,
-                "I can only read text messages, please type your question.",
-            ),
-            buttons: Vec::new(),
-        }],
-        Action::Handoff { .. } => {
-            let text = match back {
-                Some(back) => system(
-                    faq,
-                    "handoff_closed",
-                    code,
-                    "Our colleagues are back {back}.",
-                )
-                .replace("{back}", back),
-                None => {
-                    let wait = system(faq, "wait_minutes", code, "about {minutes} minutes")
-                        .replace("{minutes}", &wait_minutes.max(1).to_string());
-                    system(
-                        faq,
-                        "handoff",
-                        code,
-                        "A colleague will take over in {wait}.",
-                    )
-                    .replace("{wait}", &wait)
-                }
-            };
-            vec![Reply {
-                text,
-                buttons: Vec::new(),
-            }]
+                "A colleague will take over in {wait}.",
+            )
+            .replace("{wait}", &wait)
         }
     }
 }

@@ -187,7 +187,35 @@ pub fn render(
     gauges: &[Gauge],
 ) -> Result<String, DbError> {
     let mut out = String::new();
-    let mut counters: BTreeMap<String, Vec<(String, f64)>> = BTreeMap::new();
+    write_counters(&mut out, help, &read_counters(db)?);
+    write_histograms(&mut out, help, &read_histograms(db)?);
+    for gauge in gauges {
+        let _ = writeln!(out, "# HELP {} {}", gauge.name, gauge.help);
+        let _ = writeln!(out, "# TYPE {} gauge", gauge.name);
+        for (labels, value) in &gauge.values {
+            let _ = writeln!(out, "{}{} {value}", gauge.name, series(labels, ""));
+        }
+    }
+    Ok(out)
+}
+
+/// Counters by name: (labels, value) pairs.
+type Counters = BTreeMap<String, Vec<(String, f64)>>;
+/// Histograms by (name, labels): per-bucket counts (the last is `+Inf`) and the sum.
+type Histograms = BTreeMap<(String, String), (Vec<i64>, f64)>;
+
+/// A series' label set from its stored labels and an extra label.
+fn series(labels: &str, extra: &str) -> String {
+    match (labels.is_empty(), extra.is_empty()) {
+        (true, true) => String::new(),
+        (false, true) => format!("{{{labels}}}"),
+        (true, false) => format!("{{{extra}}}"),
+        (false, false) => format!("{{{labels},{extra}}}"),
+    }
+}
+
+fn read_counters(db: &impl Database) -> Result<Counters, DbError> {
+    let mut counters = Counters::new();
     for row in db.execute(
         "SELECT name, labels, value FROM metric_counters ORDER BY name, labels",
         &[],
@@ -201,13 +229,11 @@ pub fn render(
             .or_default()
             .push((row.text(1)?, value));
     }
-    let series = |labels: &str, extra: &str| match (labels.is_empty(), extra.is_empty()) {
-        (true, true) => String::new(),
-        (false, true) => format!("{{{labels}}}"),
-        (true, false) => format!("{{{extra}}}"),
-        (false, false) => format!("{{{labels},{extra}}}"),
-    };
-    for (name, values) in &counters {
+    Ok(counters)
+}
+
+fn write_counters(out: &mut String, help: &BTreeMap<&str, &str>, counters: &Counters) {
+    for (name, values) in counters {
         let _ = writeln!(
             out,
             "# HELP {name} {}",
@@ -218,8 +244,10 @@ pub fn render(
             let _ = writeln!(out, "{name}{} {value}", series(labels, ""));
         }
     }
-    // Histograms: (name, labels) -> per-bucket counts and the sum.
-    let mut histograms: BTreeMap<(String, String), (Vec<i64>, f64)> = BTreeMap::new();
+}
+
+fn read_histograms(db: &impl Database) -> Result<Histograms, DbError> {
+    let mut histograms = Histograms::new();
     for row in db.execute(
         "SELECT name, labels, bucket, count, sum FROM metric_histograms",
         &[],
@@ -241,8 +269,12 @@ pub fn render(
         *slot += count;
         entry.1 += sum;
     }
+    Ok(histograms)
+}
+
+fn write_histograms(out: &mut String, help: &BTreeMap<&str, &str>, histograms: &Histograms) {
     let mut last_name = String::new();
-    for ((name, labels), (counts, sum)) in &histograms {
+    for ((name, labels), (counts, sum)) in histograms {
         if *name != last_name {
             let _ = writeln!(
                 out,
@@ -270,14 +302,6 @@ pub fn render(
         let _ = writeln!(out, "{name}_sum{} {sum}", series(labels, ""));
         let _ = writeln!(out, "{name}_count{} {cumulative}", series(labels, ""));
     }
-    for gauge in gauges {
-        let _ = writeln!(out, "# HELP {} {}", gauge.name, gauge.help);
-        let _ = writeln!(out, "# TYPE {} gauge", gauge.name);
-        for (labels, value) in &gauge.values {
-            let _ = writeln!(out, "{}{} {value}", gauge.name, series(labels, ""));
-        }
-    }
-    Ok(out)
 }
 
 /// Formats labels for a [`Gauge`] value.

@@ -255,6 +255,47 @@ fn write_turn_in(
         return Ok(Err(TurnWritten::Redelivery));
     }
     let state = turn.state;
+    // No row: the conversation changed (or was created) since it was read.
+    let Some(conversation_id) = write_conversation(db, turn)? else {
+        return Ok(Err(TurnWritten::Changed));
+    };
+    let messages = crate::add_messages(db, conversation_id, turn.messages, turn.now_ms)?;
+    record_events(db, turn, conversation_id)?;
+    let rows: Vec<NewOutbox> = turn
+        .outbox
+        .iter()
+        .map(|o| {
+            let mut row = o.row.clone();
+            if o.notification {
+                row.body = with_conversation_id(&row.body, conversation_id)?;
+            }
+            Ok(row)
+        })
+        .collect::<Result<_, DbError>>()?;
+    let outbox = crate::enqueue_all(
+        db,
+        conversation_id,
+        &rows,
+        turn.now_ms,
+        turn.lease_until_ms,
+        state.last_customer_ms,
+    )?;
+    turn.metrics.write(db)?;
+    let last_message_id = messages
+        .last()
+        .copied()
+        .ok_or_else(|| DbError::new("a turn without messages"))?;
+    Ok(Ok(Stored {
+        conversation_id,
+        last_message_id,
+        outbox,
+    }))
+}
+
+/// Updates the conversation if it is still at the version read, or creates it if it still
+/// does not exist: its id, or `None` if someone else changed it in between.
+fn write_conversation(db: &impl Database, turn: &Turn<'_>) -> Result<Option<i64>, DbError> {
+    let state = turn.state;
     let written = match turn.expected_version {
         Some(version) => db.execute(
             "UPDATE conversations SET business_id = ?, customer_name = COALESCE(?, customer_name),
@@ -295,15 +336,15 @@ fn write_turn_in(
             ],
         )?,
     };
-    // No row: the conversation changed (or was created) since it was read.
-    let Some(conversation_id) = written
+    Ok(written
         .first()
         .and_then(|r| r.first())
-        .and_then(Value::as_i64)
-    else {
-        return Ok(Err(TurnWritten::Changed));
-    };
-    let messages = crate::add_messages(db, conversation_id, turn.messages, turn.now_ms)?;
+        .and_then(Value::as_i64))
+}
+
+/// The turn's handoff, erasure request and rating.
+fn record_events(db: &impl Database, turn: &Turn<'_>, conversation_id: i64) -> Result<(), DbError> {
+    let state = turn.state;
     if let Some(handoff) = &turn.handoff {
         crate::start_handoff(
             db,
@@ -325,35 +366,7 @@ fn write_turn_in(
     if let Some(score) = turn.rating {
         crate::desk::record_rating(db, conversation_id, score)?;
     }
-    let rows: Vec<NewOutbox> = turn
-        .outbox
-        .iter()
-        .map(|o| {
-            let mut row = o.row.clone();
-            if o.notification {
-                row.body = with_conversation_id(&row.body, conversation_id)?;
-            }
-            Ok(row)
-        })
-        .collect::<Result<_, DbError>>()?;
-    let outbox = crate::enqueue_all(
-        db,
-        conversation_id,
-        &rows,
-        turn.now_ms,
-        turn.lease_until_ms,
-        state.last_customer_ms,
-    )?;
-    turn.metrics.write(db)?;
-    let last_message_id = messages
-        .last()
-        .copied()
-        .ok_or_else(|| DbError::new("a turn without messages"))?;
-    Ok(Ok(Stored {
-        conversation_id,
-        last_message_id,
-        outbox,
-    }))
+    Ok(())
 }
 
 /// A handoff notification's body with the conversation's id and desk link filled in (a

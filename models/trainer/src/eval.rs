@@ -60,6 +60,52 @@ pub fn evaluate(
     examples: &[Example],
     path: &str,
 ) -> Result<(Metrics, Vec<Outcome>)> {
+    check_labels(analyzer, examples, path)?;
+    // Warm up so one-time costs do not count as latency.
+    for e in examples.iter().take(20) {
+        std::hint::black_box(analyzer.analyze(&e.text));
+    }
+    let Pass {
+        outcomes,
+        mut times,
+        language_hits,
+    } = analyze_each(analyzer, examples);
+    times.sort_by(f64::total_cmp);
+    let pct = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+
+    let n = outcomes.len();
+    let correct = |o: &&Outcome| o.gold == o.predicted;
+    let accuracy = outcomes.iter().filter(correct).count() as f64 / n as f64;
+    let in_scope: Vec<&Outcome> = outcomes.iter().filter(|o| o.gold != OUT_OF_SCOPE).collect();
+    let in_scope_accuracy = in_scope.iter().filter(|o| o.gold == o.predicted).count() as f64
+        / in_scope.len().max(1) as f64;
+    let gold_oos = outcomes.iter().filter(|o| o.gold == OUT_OF_SCOPE).count();
+    let pred_oos = outcomes
+        .iter()
+        .filter(|o| o.predicted == OUT_OF_SCOPE)
+        .count();
+    let both_oos = outcomes
+        .iter()
+        .filter(|o| o.gold == OUT_OF_SCOPE && o.predicted == OUT_OF_SCOPE)
+        .count();
+
+    let metrics = Metrics {
+        n,
+        accuracy,
+        in_scope_accuracy,
+        oos_recall: ratio(both_oos, gold_oos),
+        oos_precision: ratio(both_oos, pred_oos),
+        macro_f1: macro_f1(&outcomes),
+        p50_us: pct(0.5),
+        p99_us: pct(0.99),
+        by_language: by_language(examples, &outcomes, &language_hits),
+        confused_pairs: confused_pairs(&outcomes),
+    };
+    Ok((metrics, outcomes))
+}
+
+/// Fails on the first gold label (other than out-of-scope) the model does not know.
+fn check_labels(analyzer: &Analyzer, examples: &[Example], path: &str) -> Result<()> {
     let known: Vec<&str> = analyzer.labels().iter().map(String::as_str).collect();
     for (i, e) in examples.iter().enumerate() {
         let gold = e.intent.as_deref().unwrap_or_default();
@@ -71,10 +117,20 @@ pub fn evaluate(
             );
         }
     }
-    // Warm up so one-time costs do not count as latency.
-    for e in examples.iter().take(20) {
-        std::hint::black_box(analyzer.analyze(&e.text));
-    }
+    Ok(())
+}
+
+/// What one pass of the analyzer over the examples observed.
+struct Pass {
+    outcomes: Vec<Outcome>,
+    /// Analyze latency per example, in µs, in example order.
+    times: Vec<f64>,
+    /// Per gold language code: (examples, examples whose language was detected).
+    language_hits: BTreeMap<String, (usize, usize)>,
+}
+
+/// Analyzes every example once, timing each call.
+fn analyze_each(analyzer: &Analyzer, examples: &[Example]) -> Pass {
     let mut outcomes = Vec::with_capacity(examples.len());
     let mut times = Vec::with_capacity(examples.len());
     let mut language_hits: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -103,30 +159,24 @@ pub fn evaluate(
             confidence,
         });
     }
-    times.sort_by(f64::total_cmp);
-    let pct = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    Pass {
+        outcomes,
+        times,
+        language_hits,
+    }
+}
 
-    let n = outcomes.len();
-    let correct = |o: &&Outcome| o.gold == o.predicted;
-    let accuracy = outcomes.iter().filter(correct).count() as f64 / n as f64;
-    let in_scope: Vec<&Outcome> = outcomes.iter().filter(|o| o.gold != OUT_OF_SCOPE).collect();
-    let in_scope_accuracy = in_scope.iter().filter(|o| o.gold == o.predicted).count() as f64
-        / in_scope.len().max(1) as f64;
-    let ratio = |num: usize, den: usize| (den > 0).then(|| num as f64 / den as f64);
-    let gold_oos = outcomes.iter().filter(|o| o.gold == OUT_OF_SCOPE).count();
-    let pred_oos = outcomes
-        .iter()
-        .filter(|o| o.predicted == OUT_OF_SCOPE)
-        .count();
-    let both_oos = outcomes
-        .iter()
-        .filter(|o| o.gold == OUT_OF_SCOPE && o.predicted == OUT_OF_SCOPE)
-        .count();
+/// `num / den`, or `None` when there is nothing to divide by.
+fn ratio(num: usize, den: usize) -> Option<f64> {
+    (den > 0).then(|| num as f64 / den as f64)
+}
 
+/// The mean over gold labels of each label's F1 (0 for a label never predicted right).
+fn macro_f1(outcomes: &[Outcome]) -> f64 {
     let mut labels: Vec<&str> = outcomes.iter().map(|o| o.gold.as_str()).collect();
     labels.sort();
     labels.dedup();
-    let macro_f1 = labels
+    labels
         .iter()
         .map(|label| {
             let tp = outcomes
@@ -148,13 +198,20 @@ pub fn evaluate(
             }
         })
         .sum::<f64>()
-        / labels.len().max(1) as f64;
+        / labels.len().max(1) as f64
+}
 
+/// Accuracy, out-of-scope recall and language-detection accuracy per gold language.
+fn by_language(
+    examples: &[Example],
+    outcomes: &[Outcome],
+    language_hits: &BTreeMap<String, (usize, usize)>,
+) -> BTreeMap<String, LanguageMetrics> {
     let mut by_language = BTreeMap::new();
-    for (lang, (count, lang_correct)) in &language_hits {
+    for (lang, (count, lang_correct)) in language_hits {
         let rows: Vec<(&Example, &Outcome)> = examples
             .iter()
-            .zip(&outcomes)
+            .zip(outcomes)
             .filter(|(e, _)| e.lang.is_some_and(|l| l.code() == lang))
             .collect();
         let right = rows.iter().filter(|(_, o)| o.gold == o.predicted).count();
@@ -176,7 +233,11 @@ pub fn evaluate(
             },
         );
     }
+    by_language
+}
 
+/// The ten most frequent gold → predicted mistakes, most frequent first (then by gold).
+fn confused_pairs(outcomes: &[Outcome]) -> Vec<ConfusedPair> {
     let mut pairs: BTreeMap<(String, String), usize> = BTreeMap::new();
     for o in outcomes.iter().filter(|o| o.gold != o.predicted) {
         *pairs
@@ -193,41 +254,104 @@ pub fn evaluate(
         .collect();
     confused_pairs.sort_by(|a, b| b.count.cmp(&a.count).then(a.gold.cmp(&b.gold)));
     confused_pairs.truncate(10);
-
-    let metrics = Metrics {
-        n,
-        accuracy,
-        in_scope_accuracy,
-        oos_recall: ratio(both_oos, gold_oos),
-        oos_precision: ratio(both_oos, pred_oos),
-        macro_f1,
-        p50_us: pct(0.5),
-        p99_us: pct(0.99),
-        by_language,
-        confused_pairs,
-    };
-    Ok((metrics, outcomes))
+    confused_pairs
 }
 
 /// An HTML page with the figures, the most confused pairs and an inline-SVG confidence
 /// histogram (correct vs wrong predictions).
 pub fn report_html(metrics: &Metrics, outcomes: &[Outcome], model: &str, data: &str) -> String {
-    let escape = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-    };
-    let bins = 10usize;
-    let mut right = vec![0usize; bins];
-    let mut wrong = vec![0usize; bins];
+    let svg = confidence_histogram(outcomes);
+    let rows = confused_pair_rows(&metrics.confused_pairs);
+    let langs = language_rows(&metrics.by_language);
+    format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Intent model evaluation</title>
+<style>body{{font:15px system-ui,sans-serif;max-width:760px;margin:2em auto;color:#111}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}.big{{font-size:28px;font-weight:600}}.legend span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}}</style></head><body>
+<h1>Intent model evaluation</h1><p>Model <code>{}</code> on <code>{}</code> ({} utterances)</p>
+<p><span class="big">{}</span> accuracy · in scope {} · macro F1 {:.3} · out-of-scope recall {} / precision {} · analyze p50 {:.0} µs, p99 {:.0} µs</p>
+<h2>Most confused pairs</h2><table><tr><th>gold</th><th>predicted</th><th>count</th></tr>{rows}</table>
+<h2>Confidence of the prediction</h2><p class="legend"><span style="background:#3b82f6"></span>correct<span style="background:#ef4444"></span>wrong</p>{svg}
+<h2>By language</h2><table><tr><th>language</th><th>n</th><th>accuracy</th><th>out-of-scope recall</th><th>language detected</th></tr>{langs}</table>
+</body></html>"#,
+        escape(model),
+        escape(data),
+        metrics.n,
+        percent(metrics.accuracy),
+        percent(metrics.in_scope_accuracy),
+        metrics.macro_f1,
+        percent_or_dash(metrics.oos_recall),
+        percent_or_dash(metrics.oos_precision),
+        metrics.p50_us,
+        metrics.p99_us
+    )
+}
+
+/// Escapes text for HTML element content.
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A fraction as a percentage with one decimal.
+fn percent(v: f64) -> String {
+    format!("{:.1}%", v * 100.0)
+}
+
+/// [`percent`], or a dash when there is no figure.
+fn percent_or_dash(v: Option<f64>) -> String {
+    v.map_or("–".to_string(), percent)
+}
+
+/// Table rows for the most confused pairs.
+fn confused_pair_rows(pairs: &[ConfusedPair]) -> String {
+    let mut rows = String::new();
+    for p in pairs {
+        rows += &format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&p.gold),
+            escape(&p.predicted),
+            p.count
+        );
+    }
+    rows
+}
+
+/// Table rows for the per-language figures.
+fn language_rows(by_language: &BTreeMap<String, LanguageMetrics>) -> String {
+    let mut langs = String::new();
+    for (lang, m) in by_language {
+        langs += &format!(
+            "<tr><td>{lang}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            m.n,
+            percent(m.accuracy),
+            percent_or_dash(m.oos_recall),
+            percent(m.language_id_accuracy)
+        );
+    }
+    langs
+}
+
+/// Number of confidence bins in the histogram, each 0.1 wide.
+const BINS: usize = 10;
+
+/// Per confidence bin: how many predictions were correct, and how many wrong.
+fn confidence_bins(outcomes: &[Outcome]) -> (Vec<usize>, Vec<usize>) {
+    let mut right = vec![0usize; BINS];
+    let mut wrong = vec![0usize; BINS];
     for o in outcomes {
-        let bin = ((o.confidence * bins as f32) as usize).min(bins - 1);
+        let bin = ((o.confidence * BINS as f32) as usize).min(BINS - 1);
         if o.gold == o.predicted {
             right[bin] += 1
         } else {
             wrong[bin] += 1
         }
     }
+    (right, wrong)
+}
+
+/// An inline SVG of stacked bars, correct (blue) under wrong (red), per confidence bin.
+fn confidence_histogram(outcomes: &[Outcome]) -> String {
+    let (right, wrong) = confidence_bins(outcomes);
     let max = right
         .iter()
         .zip(&wrong)
@@ -236,12 +360,12 @@ pub fn report_html(metrics: &Metrics, outcomes: &[Outcome], model: &str, data: &
         .unwrap_or(1)
         .max(1) as f64;
     let (w, h, pad) = (520.0, 220.0, 30.0);
-    let bar_w = (w - 2.0 * pad) / bins as f64;
+    let bar_w = (w - 2.0 * pad) / BINS as f64;
     let mut svg = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{}" role="img" aria-label="confidence histogram">"#,
         h + 40.0
     );
-    for i in 0..bins {
+    for i in 0..BINS {
         let x = pad + i as f64 * bar_w;
         let hr = right[i] as f64 / max * h;
         let hw = wrong[i] as f64 / max * h;
@@ -265,49 +389,9 @@ pub fn report_html(metrics: &Metrics, outcomes: &[Outcome], model: &str, data: &
             r#"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle">{:.1}</text>"#,
             x + bar_w / 2.0,
             pad + h + 14.0,
-            i as f64 / bins as f64 + 0.05
+            i as f64 / BINS as f64 + 0.05
         );
     }
     svg += "</svg>";
-    let pct = |v: f64| format!("{:.1}%", v * 100.0);
-    let opt = |v: Option<f64>| v.map_or("–".to_string(), pct);
-    let mut rows = String::new();
-    for p in &metrics.confused_pairs {
-        rows += &format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&p.gold),
-            escape(&p.predicted),
-            p.count
-        );
-    }
-    let mut langs = String::new();
-    for (lang, m) in &metrics.by_language {
-        langs += &format!(
-            "<tr><td>{lang}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            m.n,
-            pct(m.accuracy),
-            opt(m.oos_recall),
-            pct(m.language_id_accuracy)
-        );
-    }
-    format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Intent model evaluation</title>
-<style>body{{font:15px system-ui,sans-serif;max-width:760px;margin:2em auto;color:#111}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}.big{{font-size:28px;font-weight:600}}.legend span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}}</style></head><body>
-<h1>Intent model evaluation</h1><p>Model <code>{}</code> on <code>{}</code> ({} utterances)</p>
-<p><span class="big">{}</span> accuracy · in scope {} · macro F1 {:.3} · out-of-scope recall {} / precision {} · analyze p50 {:.0} µs, p99 {:.0} µs</p>
-<h2>Most confused pairs</h2><table><tr><th>gold</th><th>predicted</th><th>count</th></tr>{rows}</table>
-<h2>Confidence of the prediction</h2><p class="legend"><span style="background:#3b82f6"></span>correct<span style="background:#ef4444"></span>wrong</p>{svg}
-<h2>By language</h2><table><tr><th>language</th><th>n</th><th>accuracy</th><th>out-of-scope recall</th><th>language detected</th></tr>{langs}</table>
-</body></html>"#,
-        escape(model),
-        escape(data),
-        metrics.n,
-        pct(metrics.accuracy),
-        pct(metrics.in_scope_accuracy),
-        metrics.macro_f1,
-        opt(metrics.oos_recall),
-        opt(metrics.oos_precision),
-        metrics.p50_us,
-        metrics.p99_us
-    )
+    svg
 }

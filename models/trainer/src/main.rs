@@ -13,7 +13,7 @@ mod train;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The language identifier is always trained on the project's own corpus (the shop data
 /// in three languages and other languages' messages), plus any training rows with a `lang`.
@@ -105,12 +105,6 @@ fn run() -> Result<()> {
             buckets,
             learning_rate,
         } => {
-            let started = std::time::Instant::now();
-            let examples = data::read(&data, true)?;
-            let mut language_examples = Vec::new();
-            for (name, text) in LANGUAGE_CORPUS {
-                language_examples.extend(data::parse(text, name, false)?);
-            }
             let options = train::Options {
                 epochs,
                 seed,
@@ -118,35 +112,7 @@ fn run() -> Result<()> {
                 learning_rate,
                 quiet: false,
             };
-            let trained = train::train(&examples, &language_examples, &options)?;
-            std::fs::create_dir_all(&out)
-                .with_context(|| format!("cannot create {}", out.display()))?;
-            let config = serde_json::to_string_pretty(&trained.config)?;
-            let onnx = trained.model.to_onnx(&[
-                ("labels", serde_json::to_string(&trained.labels)?),
-                ("config", config.clone()),
-            ]);
-            let write = |name: &str, bytes: &[u8]| {
-                let path = out.join(name);
-                std::fs::write(&path, bytes)
-                    .with_context(|| format!("cannot write {}", path.display()))
-            };
-            write("model.onnx", &onnx)?;
-            write(
-                "labels.json",
-                format!("{}\n", serde_json::to_string_pretty(&trained.labels)?).as_bytes(),
-            )?;
-            write("config.json", format!("{config}\n").as_bytes())?;
-            write("language.bin", &trained.language.to_bytes())?;
-            eprintln!(
-                "trained {} intents on {} examples in {:.1}s: {} ({:.1} MB)",
-                trained.labels.len(),
-                examples.len(),
-                started.elapsed().as_secs_f64(),
-                out.join("model.onnx").display(),
-                onnx.len() as f64 / 1e6
-            );
-            Ok(())
+            train_command(&data, &out, &options)
         }
         Command::Eval {
             model,
@@ -155,36 +121,100 @@ fn run() -> Result<()> {
             report,
             rules,
             errors,
-        } => {
-            let analyzer = nlu::Analyzer::from_dir(&model, rules.as_deref())?;
-            let examples = data::read(&data, true)?;
-            let (metrics, outcomes) =
-                eval::evaluate(&analyzer, &examples, &data.display().to_string())?;
-            if let Some(path) = &report {
-                let html = eval::report_html(
-                    &metrics,
-                    &outcomes,
-                    &model.display().to_string(),
-                    &data.display().to_string(),
-                );
-                std::fs::write(path, html)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-            }
-            if let Some(path) = &errors {
-                let lines: String = outcomes
-                    .iter()
-                    .filter(|o| o.gold != o.predicted)
-                    .map(|o| serde_json::json!({"text": o.text, "gold": o.gold, "predicted": o.predicted, "confidence": o.confidence}).to_string() + "\n")
-                    .collect();
-                std::fs::write(path, lines)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-            }
-            if json {
-                println!("{}", serde_json::to_string(&metrics)?);
-            } else {
-                println!("{}", serde_json::to_string_pretty(&metrics)?);
-            }
-            Ok(())
-        }
+        } => eval_command(
+            &model,
+            &data,
+            json,
+            report.as_deref(),
+            rules.as_deref(),
+            errors.as_deref(),
+        ),
     }
+}
+
+/// `train`: fits a model on `data` and writes the model directory `out`.
+fn train_command(data: &Path, out: &Path, options: &train::Options) -> Result<()> {
+    let started = std::time::Instant::now();
+    let examples = data::read(data, true)?;
+    let mut language_examples = Vec::new();
+    for (name, text) in LANGUAGE_CORPUS {
+        language_examples.extend(data::parse(text, name, false)?);
+    }
+    let trained = train::train(&examples, &language_examples, options)?;
+    let onnx_bytes = write_model_dir(out, &trained)?;
+    eprintln!(
+        "trained {} intents on {} examples in {:.1}s: {} ({:.1} MB)",
+        trained.labels.len(),
+        examples.len(),
+        started.elapsed().as_secs_f64(),
+        out.join("model.onnx").display(),
+        onnx_bytes as f64 / 1e6
+    );
+    Ok(())
+}
+
+/// Writes model.onnx, labels.json, config.json and language.bin into `out` (created if
+/// missing); returns the size of model.onnx in bytes.
+fn write_model_dir(out: &Path, trained: &train::Trained) -> Result<usize> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let config = serde_json::to_string_pretty(&trained.config)?;
+    let onnx = trained.model.to_onnx(&[
+        ("labels", serde_json::to_string(&trained.labels)?),
+        ("config", config.clone()),
+    ]);
+    write(&out.join("model.onnx"), &onnx)?;
+    write(
+        &out.join("labels.json"),
+        format!("{}\n", serde_json::to_string_pretty(&trained.labels)?),
+    )?;
+    write(&out.join("config.json"), format!("{config}\n"))?;
+    write(&out.join("language.bin"), trained.language.to_bytes())?;
+    Ok(onnx.len())
+}
+
+/// `eval`: measures the model directory `model` on `data`, writes the optional report and
+/// errors files, and prints the metrics as JSON (one line with `json`, else pretty).
+fn eval_command(
+    model: &Path,
+    data: &Path,
+    json: bool,
+    report: Option<&Path>,
+    rules: Option<&Path>,
+    errors: Option<&Path>,
+) -> Result<()> {
+    let analyzer = nlu::Analyzer::from_dir(model, rules)?;
+    let examples = data::read(data, true)?;
+    let (metrics, outcomes) = eval::evaluate(&analyzer, &examples, &data.display().to_string())?;
+    if let Some(path) = report {
+        let html = eval::report_html(
+            &metrics,
+            &outcomes,
+            &model.display().to_string(),
+            &data.display().to_string(),
+        );
+        write(path, html)?;
+    }
+    if let Some(path) = errors {
+        write(path, misclassified_jsonl(&outcomes))?;
+    }
+    if json {
+        println!("{}", serde_json::to_string(&metrics)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&metrics)?);
+    }
+    Ok(())
+}
+
+/// The misclassified rows as JSONL: text, gold, predicted, confidence.
+fn misclassified_jsonl(outcomes: &[eval::Outcome]) -> String {
+    outcomes
+        .iter()
+        .filter(|o| o.gold != o.predicted)
+        .map(|o| serde_json::json!({"text": o.text, "gold": o.gold, "predicted": o.predicted, "confidence": o.confidence}).to_string() + "\n")
+        .collect()
+}
+
+/// Writes a whole file, naming it on failure.
+fn write(path: &Path, contents: impl AsRef<[u8]>) -> Result<()> {
+    std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))
 }

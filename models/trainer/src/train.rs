@@ -65,15 +65,7 @@ pub fn train(
     language_examples: &[Example],
     options: &Options,
 ) -> Result<Trained> {
-    let mut labels: Vec<String> = examples.iter().filter_map(|e| e.intent.clone()).collect();
-    labels.sort();
-    labels.dedup();
-    if labels.len() < 2 {
-        bail!(
-            "training needs at least two intents, found {}",
-            labels.len()
-        );
-    }
+    let labels = intent_labels(examples)?;
     let classes = labels.len();
     let buckets = options
         .buckets
@@ -82,110 +74,25 @@ pub fn train(
         buckets,
         ..FeatureConfig::default()
     };
-
-    // Term frequencies per example, then IDF over the whole training set.
-    let extracted: Vec<(nlu::Features, usize)> = examples
-        .iter()
-        .map(|e| {
-            let label = labels
-                .binary_search(e.intent.as_ref().expect("read() requires intents"))
-                .unwrap_or(0);
-            (features.extract(&nlu::normalize(&e.text)), label)
-        })
-        .collect();
-    let mut df = vec![0u32; buckets as usize];
-    for (f, _) in &extracted {
-        for id in &f.ids {
-            df[*id as usize] += 1;
-        }
-    }
-    let n_docs = extracted.len() as f32;
-    let idf: Vec<f32> = df
-        .iter()
-        .map(|d| ((1.0 + n_docs) / (1.0 + *d as f32)).ln() + 1.0)
-        .collect();
-    let rows: Vec<Row> = extracted
-        .iter()
-        .map(|(f, label)| {
-            let (ids, values) = (
-                f.ids.clone(),
-                f.counts.iter().map(|c| 1.0 + c.ln()).collect::<Vec<f32>>(),
-            );
-            let mut x: Vec<f32> = ids
-                .iter()
-                .zip(&values)
-                .map(|(id, v)| v * idf[*id as usize])
-                .collect();
-            let norm = x.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-            x.iter_mut().for_each(|v| *v /= norm);
-            Row {
-                ids,
-                x,
-                label: *label,
-            }
-        })
-        .collect();
-
-    let progress = if options.quiet {
-        ProgressBar::hidden()
-    } else {
-        let bar = ProgressBar::new((options.epochs * 2) as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} epochs {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar
+    let (idf, rows) = tfidf_rows(examples, &labels, &features);
+    let progress = progress_bar(options);
+    let regression = Regression {
+        rows: &rows,
+        buckets: buckets as usize,
+        classes,
+        options,
+        progress: &progress,
     };
 
     // Calibrate on a stratified hold-out...
     let mut rng = SplitMix(options.seed);
-    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
-    for (i, row) in rows.iter().enumerate() {
-        by_class[row.label].push(i);
-    }
-    let mut holdout = Vec::new();
-    let mut fit = Vec::new();
-    for members in &mut by_class {
-        rng.shuffle(members);
-        let take = if members.len() >= 5 {
-            members.len().div_ceil(10)
-        } else {
-            0
-        };
-        holdout.extend_from_slice(&members[..take]);
-        fit.extend_from_slice(&members[take..]);
-    }
-    progress.set_message("calibrating");
-    let (w, b) = sgd(
-        &rows,
-        &fit,
-        buckets as usize,
-        classes,
-        options,
-        &mut rng,
-        &progress,
-    );
     let oos = labels.iter().position(|l| l == OUT_OF_SCOPE);
-    let logits: Vec<(Vec<f32>, usize)> = holdout
-        .iter()
-        .map(|i| (scores(&rows[*i], &w, &b, classes), rows[*i].label))
-        .collect();
-    let temperature = fit_temperature(&logits);
-    let threshold = fit_threshold(&logits, temperature, oos);
+    let (temperature, threshold) = regression.calibrate(oos, &mut rng);
 
     // ...then fit on everything.
     progress.set_message("training");
     let all: Vec<usize> = (0..rows.len()).collect();
-    let (weights, bias) = sgd(
-        &rows,
-        &all,
-        buckets as usize,
-        classes,
-        options,
-        &mut rng,
-        &progress,
-    );
+    let (weights, bias) = regression.sgd(&all, &mut rng);
     progress.finish_and_clear();
 
     let language = LanguageModel::train(
@@ -214,6 +121,174 @@ pub fn train(
     })
 }
 
+/// The intents of `examples`, sorted and without duplicates: a class index is a position here.
+fn intent_labels(examples: &[Example]) -> Result<Vec<String>> {
+    let mut labels: Vec<String> = examples.iter().filter_map(|e| e.intent.clone()).collect();
+    labels.sort();
+    labels.dedup();
+    if labels.len() < 2 {
+        bail!(
+            "training needs at least two intents, found {}",
+            labels.len()
+        );
+    }
+    Ok(labels)
+}
+
+/// The IDF weights (over the whole training set) and each example's TF-IDF row.
+fn tfidf_rows(
+    examples: &[Example],
+    labels: &[String],
+    features: &FeatureConfig,
+) -> (Vec<f32>, Vec<Row>) {
+    // Term frequencies per example, then IDF over the whole training set.
+    let extracted: Vec<(nlu::Features, usize)> = examples
+        .iter()
+        .map(|e| {
+            let label = labels
+                .binary_search(e.intent.as_ref().expect("read() requires intents"))
+                .unwrap_or(0);
+            (features.extract(&nlu::normalize(&e.text)), label)
+        })
+        .collect();
+    let idf = inverse_document_frequency(&extracted, features.buckets);
+    let rows = extracted
+        .iter()
+        .map(|(f, label)| Row::tfidf(f, *label, &idf))
+        .collect();
+    (idf, rows)
+}
+
+/// Smoothed IDF per hash bucket: `ln((1 + n) / (1 + df)) + 1`.
+fn inverse_document_frequency(extracted: &[(nlu::Features, usize)], buckets: u32) -> Vec<f32> {
+    let mut df = vec![0u32; buckets as usize];
+    for (f, _) in extracted {
+        for id in &f.ids {
+            df[*id as usize] += 1;
+        }
+    }
+    let n_docs = extracted.len() as f32;
+    df.iter()
+        .map(|d| ((1.0 + n_docs) / (1.0 + *d as f32)).ln() + 1.0)
+        .collect()
+}
+
+impl Row {
+    /// Sublinear term frequency times `idf`, scaled to unit length.
+    fn tfidf(f: &nlu::Features, label: usize, idf: &[f32]) -> Self {
+        let (ids, values) = (
+            f.ids.clone(),
+            f.counts.iter().map(|c| 1.0 + c.ln()).collect::<Vec<f32>>(),
+        );
+        let mut x: Vec<f32> = ids
+            .iter()
+            .zip(&values)
+            .map(|(id, v)| v * idf[*id as usize])
+            .collect();
+        let norm = x.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        x.iter_mut().for_each(|v| *v /= norm);
+        Row { ids, x, label }
+    }
+}
+
+/// The epochs bar on stderr (two fits of `epochs` each), hidden when `quiet`.
+fn progress_bar(options: &Options) -> ProgressBar {
+    if options.quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new((options.epochs * 2) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} epochs {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Splits row indices into a stratified hold-out (10% of each class with at least five
+/// members, rounded up) and the rest to fit on.
+fn stratified_split(rows: &[Row], classes: usize, rng: &mut SplitMix) -> (Vec<usize>, Vec<usize>) {
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); classes];
+    for (i, row) in rows.iter().enumerate() {
+        by_class[row.label].push(i);
+    }
+    let mut holdout = Vec::new();
+    let mut fit = Vec::new();
+    for members in &mut by_class {
+        rng.shuffle(members);
+        let take = if members.len() >= 5 {
+            members.len().div_ceil(10)
+        } else {
+            0
+        };
+        holdout.extend_from_slice(&members[..take]);
+        fit.extend_from_slice(&members[take..]);
+    }
+    (holdout, fit)
+}
+
+/// The softmax regression to fit: the rows, their shape, the knobs and the progress bar.
+struct Regression<'a> {
+    rows: &'a [Row],
+    buckets: usize,
+    classes: usize,
+    options: &'a Options,
+    progress: &'a ProgressBar,
+}
+
+impl Regression<'_> {
+    /// Fits on a stratified hold-out split and returns the temperature and the out-of-scope
+    /// threshold (`oos` is the out-of-scope class, if any) measured on the hold-out.
+    fn calibrate(&self, oos: Option<usize>, rng: &mut SplitMix) -> (f32, f32) {
+        let (holdout, fit) = stratified_split(self.rows, self.classes, rng);
+        self.progress.set_message("calibrating");
+        let (w, b) = self.sgd(&fit, rng);
+        let logits: Vec<(Vec<f32>, usize)> = holdout
+            .iter()
+            .map(|i| {
+                let row = &self.rows[*i];
+                (scores(row, &w, &b, self.classes), row.label)
+            })
+            .collect();
+        let temperature = fit_temperature(&logits);
+        let threshold = fit_threshold(&logits, temperature, oos);
+        (temperature, threshold)
+    }
+
+    /// Weights (`buckets × classes`) and bias fitted by SGD on the rows in `subset`, with a
+    /// learning rate decaying linearly to zero; ticks the progress bar once per epoch.
+    fn sgd(&self, subset: &[usize], rng: &mut SplitMix) -> (Vec<f32>, Vec<f32>) {
+        let (classes, options) = (self.classes, self.options);
+        let mut w = vec![0f32; self.buckets * classes];
+        let mut b = vec![0f32; classes];
+        let mut order = subset.to_vec();
+        let total = (options.epochs * order.len()).max(1) as f32;
+        let mut step = 0usize;
+        for _ in 0..options.epochs {
+            rng.shuffle(&mut order);
+            for &i in &order {
+                let lr = options.learning_rate * (1.0 - step as f32 / total);
+                step += 1;
+                let row = &self.rows[i];
+                let mut p = scores(row, &w, &b, classes);
+                softmax(&mut p);
+                p[row.label] -= 1.0;
+                for (id, x) in row.ids.iter().zip(&row.x) {
+                    let base = *id as usize * classes;
+                    for (wc, g) in w[base..base + classes].iter_mut().zip(&p) {
+                        *wc -= lr * x * g;
+                    }
+                }
+                for (bc, g) in b.iter_mut().zip(&p) {
+                    *bc -= lr * g;
+                }
+            }
+            self.progress.inc(1);
+        }
+        (w, b)
+    }
+}
+
 fn scores(row: &Row, w: &[f32], b: &[f32], classes: usize) -> Vec<f32> {
     let mut z = b.to_vec();
     for (id, x) in row.ids.iter().zip(&row.x) {
@@ -233,44 +308,6 @@ fn softmax(z: &mut [f32]) {
         sum += *v;
     }
     z.iter_mut().for_each(|v| *v /= sum);
-}
-
-fn sgd(
-    rows: &[Row],
-    subset: &[usize],
-    buckets: usize,
-    classes: usize,
-    options: &Options,
-    rng: &mut SplitMix,
-    progress: &ProgressBar,
-) -> (Vec<f32>, Vec<f32>) {
-    let mut w = vec![0f32; buckets * classes];
-    let mut b = vec![0f32; classes];
-    let mut order = subset.to_vec();
-    let total = (options.epochs * order.len()).max(1) as f32;
-    let mut step = 0usize;
-    for _ in 0..options.epochs {
-        rng.shuffle(&mut order);
-        for &i in &order {
-            let lr = options.learning_rate * (1.0 - step as f32 / total);
-            step += 1;
-            let row = &rows[i];
-            let mut p = scores(row, &w, &b, classes);
-            softmax(&mut p);
-            p[row.label] -= 1.0;
-            for (id, x) in row.ids.iter().zip(&row.x) {
-                let base = *id as usize * classes;
-                for (wc, g) in w[base..base + classes].iter_mut().zip(&p) {
-                    *wc -= lr * x * g;
-                }
-            }
-            for (bc, g) in b.iter_mut().zip(&p) {
-                *bc -= lr * g;
-            }
-        }
-        progress.inc(1);
-    }
-    (w, b)
 }
 
 /// The temperature minimizing the hold-out's negative log-likelihood.
