@@ -41,6 +41,8 @@ pub struct App {
     pub engine: Engine,
     pub router: Router<usize>,
     pub components: Vec<ServedComponent>,
+    /// The application variables as resolved at start-up.
+    pub variables: AppVariables,
 }
 
 /// The engine: async, epoch interruption for time-outs, pooling allocator with
@@ -128,6 +130,7 @@ impl App {
             engine,
             router,
             components,
+            variables,
         })
     }
 }

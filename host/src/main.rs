@@ -20,6 +20,7 @@ mod manifest;
 mod outbound;
 mod preinit;
 mod router;
+mod schedule;
 mod server;
 mod spin;
 mod state;
@@ -77,6 +78,18 @@ enum Command {
         /// Longest a component may run for one request, in milliseconds; longer gets 500.
         #[arg(long, default_value_t = 30_000)]
         timeout_ms: u64,
+        /// Send `POST <PATH>` to the app on a schedule, as a CronJob would next to SpinKube
+        /// (`scripts/up`: `/api/desk/outbox/deliver`, so due replies go out with no other
+        /// traffic).
+        #[arg(long, value_name = "PATH")]
+        schedule_post: Option<String>,
+        /// How often the scheduled request is sent, in seconds.
+        #[arg(long, default_value_t = 30, requires = "schedule_post")]
+        schedule_every: u64,
+        /// The application variable whose value the scheduled request sends as its
+        /// `Authorization: Bearer` token (e.g. `desk_admin_token`).
+        #[arg(long, value_name = "NAME", requires = "schedule_post")]
+        schedule_bearer_variable: Option<String>,
     },
     /// Pre-initialize a component with wasmtime-wizer (runs its `wizer-initialize` export
     /// and snapshots the memory); a build step used by the nlu component's build command.
@@ -126,6 +139,9 @@ fn run() -> Result<()> {
             max_body_bytes,
             sqlite_mode,
             timeout_ms,
+            schedule_post,
+            schedule_every,
+            schedule_bearer_variable,
         } => {
             if build {
                 app::build(&from)?;
@@ -138,6 +154,16 @@ fn run() -> Result<()> {
             };
             let engine = app::engine()?;
             let app = app::App::load(engine, &settings, |name| std::env::var(name).ok())?;
+            let schedule = schedule_post
+                .map(|path| {
+                    schedule::Schedule::new(
+                        &path,
+                        schedule_every,
+                        schedule_bearer_variable.as_deref(),
+                        &app.variables,
+                    )
+                })
+                .transpose()?;
             let limits = server::Limits {
                 max_body_bytes,
                 timeout: Duration::from_millis(timeout_ms),
@@ -158,6 +184,14 @@ fn run() -> Result<()> {
                         "  {}: http://{addr}{route}",
                         app.components[*index].config.id
                     );
+                }
+                if let Some(schedule) = schedule {
+                    println!(
+                        "Scheduled: POST {} every {} s",
+                        schedule.path,
+                        schedule.every.as_secs()
+                    );
+                    tokio::spawn(schedule.run(addr));
                 }
                 server::serve(app, listener, limits).await
             })

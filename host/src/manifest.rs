@@ -61,9 +61,9 @@ pub struct VariableDecl {
     /// Start-up fails when a required variable has no value.
     #[serde(default)]
     pub required: bool,
-    /// Secret variables are never printed (this host prints no variable values at all).
+    /// Secret variables are never printed (this host prints no variable values at all); a
+    /// required secret may not be empty.
     #[serde(default)]
-    #[allow(dead_code)]
     pub secret: bool,
     /// What it is for.
     #[allow(dead_code)]

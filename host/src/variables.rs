@@ -26,6 +26,11 @@ impl AppVariables {
         for (name, decl) in &manifest.variables {
             let env_name = format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase());
             match env(&env_name).or_else(|| decl.default.clone()) {
+                // A required secret set to "" (an HMAC key, a token) would be accepted by
+                // Spin and make its check pass for anyone: the local host refuses it.
+                Some(value) if value.is_empty() && decl.required && decl.secret => {
+                    missing.push(format!("{name} (set {env_name}; it is empty)"));
+                }
                 Some(value) => {
                     values.insert(name.clone(), value);
                 }
@@ -37,6 +42,11 @@ impl AppVariables {
             bail!("required variable(s) not set: {}", missing.join(", "));
         }
         Ok(Self { values })
+    }
+
+    /// The value of application variable `name`, if the manifest declares it.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
     }
 
     /// Expands `{{ name }}` templates in `template` with these values.
@@ -120,6 +130,13 @@ source = "a.wasm"
         assert!(
             err.contains("token") && err.contains("SPIN_VARIABLE_TOKEN"),
             "{err}"
+        );
+        let empty = AppVariables::resolve(&m, |k| (k == "SPIN_VARIABLE_TOKEN").then(String::new))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            empty.contains("token") && empty.contains("it is empty"),
+            "a required secret set to \"\" is refused: {empty}"
         );
 
         let vars = AppVariables::resolve(&m, |k| match k {

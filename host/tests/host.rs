@@ -169,6 +169,57 @@ fn sqlite_and_key_value_persist_across_requests_and_restarts() {
 }
 
 #[test]
+fn the_host_runs_a_scheduled_post_with_a_bearer_from_a_variable() {
+    let host = start_with(
+        temp_dir("schedule"),
+        &[
+            "--schedule-post",
+            "/probe/tick",
+            "--schedule-every",
+            "1",
+            "--schedule-bearer-variable",
+            "fixture_secret",
+        ],
+        &[],
+    )
+    .unwrap();
+    let ticks = || get(&format!("{}/probe/ticks", host.base_url)).body;
+    let unauthorized = post(&format!("{}/probe/tick", host.base_url), &[], b"{}");
+    assert_eq!(unauthorized.status, 401, "the route wants the bearer");
+    let mut seen = String::new();
+    for _ in 0..60 {
+        seen = ticks();
+        if seen.parse::<u32>().is_ok_and(|n| n >= 2) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        seen.parse::<u32>().is_ok_and(|n| n >= 2),
+        "two scheduled calls within 6 s, got {seen}; log:\n{}",
+        host.log()
+    );
+    host.stop();
+
+    // A schedule that names no variable of the app is refused at start-up.
+    let refused = start_with(
+        temp_dir("schedule-bad"),
+        &[
+            "--schedule-post",
+            "/probe/tick",
+            "--schedule-bearer-variable",
+            "nope",
+        ],
+        &[],
+    );
+    let error = refused.err().unwrap_or_default();
+    assert!(
+        error.contains("`nope` is not a variable of the app"),
+        "{error}"
+    );
+}
+
+#[test]
 fn compiled_components_are_cached_across_restarts() {
     let state = temp_dir("cache");
     std::fs::create_dir_all(&state).unwrap();

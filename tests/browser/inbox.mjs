@@ -18,7 +18,23 @@ try {
   const page = await browser.newPage({ viewport: { width: 1366, height: 800 } });
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
-  await page.goto(base + "/desk/");
+  // Anything the Content-Security-Policy blocks is reported to the console as an error
+  // ("Refused to ... because it violates the following Content Security Policy directive").
+  const blocked = (m) => m.type() === "error" && /Content Security Policy|Refused to/.test(m.text());
+  page.on("console", (m) => {
+    if (blocked(m)) errors.push("console: " + m.text());
+  });
+  const response = await page.goto(base + "/desk/");
+  step("security headers");
+  const headers = response.headers();
+  const csp = headers["content-security-policy"] || "";
+  for (const directive of ["default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'"]) {
+    if (!csp.includes(directive)) throw new Error("CSP lacks " + directive + ": " + csp);
+  }
+  if (/unsafe-inline|unsafe-eval/.test(csp)) throw new Error("CSP allows inline code: " + csp);
+  if (headers["x-content-type-options"] !== "nosniff") throw new Error("no nosniff");
+  if (headers["referrer-policy"] !== "no-referrer") throw new Error("no referrer policy");
+  if (await page.locator("script:not([src])").count()) throw new Error("an inline script");
 
   step("log in");
   await page.fill("#token", token);
@@ -51,6 +67,21 @@ try {
   await page.waitForSelector("#resolve:disabled");
   const shown = await page.locator("#error").textContent();
   if (shown) throw new Error("the page shows an error: " + shown);
+  if (errors.length) throw new Error("script errors: " + errors.join("; "));
+
+  step("the web chat page works under the same policy");
+  const chat = await browser.newPage();
+  chat.on("pageerror", (e) => errors.push(String(e)));
+  chat.on("console", (m) => {
+    if (blocked(m)) errors.push("chat console: " + m.text());
+  });
+  const chatResponse = await chat.goto(base + "/chat");
+  if (!(chatResponse.headers()["content-security-policy"] || "").includes("script-src 'self'")) {
+    throw new Error("the chat page has no CSP");
+  }
+  await chat.fill("#text", "How much does shipping cost?");
+  await chat.click("form button");
+  await chat.locator("#log .bot", { hasText: "Delivery within Hungary costs" }).waitFor();
   if (errors.length) throw new Error("script errors: " + errors.join("; "));
   console.log("ok: screenshot " + screenshot);
 } catch (e) {

@@ -360,7 +360,34 @@ impl App {
         )])
     }
 
+    /// As [`App::start_with_graph_and`], but a runtime that refuses to start is an `Err`
+    /// with its log (for settings a runtime may refuse).
+    ///
+    /// # Panics
+    ///
+    /// Under `APP_URL`.
+    pub fn try_start_with_graph_and(
+        graph: &FakeGraph,
+        extra_env: Vec<(&'static str, String)>,
+    ) -> Result<Self, String> {
+        assert!(
+            std::env::var("APP_URL").is_err(),
+            "this test starts its own app and cannot run against APP_URL"
+        );
+        let mut env = vec![("SPIN_VARIABLE_GRAPH_API_BASE", graph.base_url.clone())];
+        env.extend(extra_env);
+        let launch = Self::launch_settings(env);
+        let process = launch.launcher.launch(&launch.state_dir, &launch.env)?;
+        Ok(Self::from_launch(launch, process))
+    }
+
     fn launch(extra_env: Vec<(&'static str, String)>) -> Self {
+        let launch = Self::launch_settings(extra_env);
+        let process = launch.start();
+        Self::from_launch(launch, process)
+    }
+
+    fn launch_settings(extra_env: Vec<(&'static str, String)>) -> Launch {
         let mut env: Vec<(String, String)> = vec![
             ("SPIN_VARIABLE_META_APP_SECRET".into(), APP_SECRET.into()),
             (
@@ -373,12 +400,14 @@ impl App {
             env.retain(|(n, _)| n != name);
             env.push((name.to_string(), value));
         }
-        let launch = Launch {
+        Launch {
             launcher: Launcher::from_env(),
             state_dir: crate::temp_dir("e2e"),
             env,
-        };
-        let process = launch.start();
+        }
+    }
+
+    fn from_launch(launch: Launch, process: AppProcess) -> Self {
         Self {
             base_url: process.base_url.clone(),
             app_secret: APP_SECRET.into(),
@@ -466,13 +495,33 @@ impl App {
         format!("{}{path}", self.base_url)
     }
 
-    /// POSTs a JSON body to the web chat API (`POST /api/chat`).
+    /// POSTs a JSON body to the web chat API (`POST /api/chat`) with no session: the server
+    /// starts one for a message it accepts.
     pub fn chat(&self, body: &serde_json::Value) -> Reply {
+        self.chat_as(None, body)
+    }
+
+    /// POSTs a JSON body to the web chat API presenting `session` (if any).
+    pub fn chat_as(&self, session: Option<&str>, body: &serde_json::Value) -> Reply {
+        let bearer = session.map(|s| format!("Bearer {s}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(bearer) = &bearer {
+            headers.push(("authorization", bearer.as_str()));
+        }
         post(
             &self.url("/api/chat"),
-            &[("content-type", "application/json")],
+            &headers,
             body.to_string().as_bytes(),
         )
+    }
+
+    /// A new web chat visitor of this app.
+    pub fn visitor(&self) -> ChatVisitor<'_> {
+        ChatVisitor {
+            app: self,
+            session: None,
+            customer_id: None,
+        }
     }
 
     /// POSTs `body` to a webhook, signed with the app secret the way Meta signs it.
@@ -486,6 +535,43 @@ impl App {
                 ("x-hub-signature-256", &signature),
             ],
             body.as_bytes(),
+        )
+    }
+}
+
+/// A web chat visitor, as the page is: the first message gets a session from the server,
+/// every later call presents it.
+pub struct ChatVisitor<'a> {
+    app: &'a App,
+    /// The session token the server issued (after the first accepted message).
+    pub session: Option<String>,
+    /// The customer id the server gave this visitor.
+    pub customer_id: Option<String>,
+}
+
+impl ChatVisitor<'_> {
+    /// Sends a message (`{"text", "conversation_id"?, "payload"?}`) with the session once
+    /// there is one, and keeps what the server issued.
+    pub fn say(&mut self, body: &serde_json::Value) -> Reply {
+        let reply = self.app.chat_as(self.session.as_deref(), body);
+        if reply.status == 200 {
+            let json = reply.json();
+            if let Some(session) = json["session"].as_str() {
+                self.session = Some(session.to_string());
+            }
+            if let Some(customer_id) = json["customer_id"].as_str() {
+                self.customer_id = Some(customer_id.to_string());
+            }
+        }
+        reply
+    }
+
+    /// What the bot and agents said in `conversation_id` after message `after`
+    /// (`GET /api/chat`), with the session.
+    pub fn since(&self, conversation_id: &str, after: i64) -> Reply {
+        self.app.get_auth(
+            &format!("/api/chat?conversation_id={conversation_id}&after={after}"),
+            self.session.as_deref().unwrap_or_default(),
         )
     }
 }

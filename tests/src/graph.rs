@@ -135,7 +135,13 @@ impl FakeGraph {
 
     /// Waits until at least `n` requests arrived (up to 10 s) and returns them.
     pub fn wait_for(&self, n: usize) -> Vec<GraphRequest> {
-        for _ in 0..200 {
+        self.wait_for_within(n, Duration::from_secs(10))
+    }
+
+    /// Waits until `n` requests arrived or `limit` passed, and returns what arrived.
+    pub fn wait_for_within(&self, n: usize, limit: Duration) -> Vec<GraphRequest> {
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
             let requests = self.requests();
             if requests.len() >= n {
                 return requests;

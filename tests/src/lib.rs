@@ -17,7 +17,7 @@ mod graph;
 mod host;
 mod suite;
 
-pub use app::{App, AppProcess, Launcher};
+pub use app::{App, AppProcess, ChatVisitor, Launcher};
 pub use graph::{FakeGraph, GraphRequest};
 pub use host::{HostOptions, HostProcess, host_binary};
 pub use suite::{Needs, Test, run_suite};

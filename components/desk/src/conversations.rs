@@ -60,8 +60,8 @@ pub fn create_agent(db: &SpinDb, body: &[u8]) -> Answer {
 pub fn set_disabled(db: &SpinDb, id: &str, disabled: bool) -> Answer {
     let unknown = || json_error(404, &format!("unknown agent {id}"));
     let id: i64 = id.parse().map_err(|_| unknown())?;
-    let agent = store::desk::set_agent_disabled(db, id, disabled)
-        .map_err(|e| database_error(&e))?
+    let agent = desk::set_agent_disabled(db, id, disabled)
+        .map_err(refused)?
         .ok_or_else(unknown)?;
     Ok(json(200, &views::agent(&agent)))
 }
@@ -86,9 +86,9 @@ pub fn queue(db: &SpinDb, query: &str) -> Answer {
     ))
 }
 
-pub fn conversation(db: &SpinDb, id: &str, query: &str) -> Answer {
+pub fn conversation(db: &SpinDb, id: &str, query: &str, caller: &Caller) -> Answer {
     let id = conversation_id(id)?;
-    let c = desk::conversation(db, id).map_err(refused)?;
+    let c = desk::readable(db, id, &caller.actor).map_err(refused)?;
     let after = parsed_param::<i64>(query, "after")?.unwrap_or(0);
     let messages = store::desk::transcript(db, id, after).map_err(|e| database_error(&e))?;
     let handoffs = store::desk::handoffs_of(db, id).map_err(|e| database_error(&e))?;

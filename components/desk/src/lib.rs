@@ -80,7 +80,7 @@ async fn route(req: &Request, db: &SpinDb, caller: &Caller, segments: &[&str]) -
             admin().and_then(|()| c::set_disabled(db, id, *action == "disable"))
         }
         (Method::Get, ["queue"]) => c::queue(db, query),
-        (Method::Get, ["conversations", id]) => c::conversation(db, id, query),
+        (Method::Get, ["conversations", id]) => c::conversation(db, id, query, caller),
         (Method::Post, ["conversations", id, "claim"]) => c::claim(db, id, caller),
         (Method::Post, ["conversations", id, "messages"]) => c::reply(db, id, caller, body).await,
         (Method::Post, ["conversations", id, "transfer"]) => c::transfer(db, id, caller, body),
@@ -110,6 +110,7 @@ async fn route(req: &Request, db: &SpinDb, caller: &Caller, segments: &[&str]) -
             admin()?;
             o::deliver(db).await
         }
+        (Method::Post, ["outbox", "requeue"]) => admin().and_then(|()| o::requeue(db, req.body())),
         _ => Err(json_error(
             404,
             &format!("no desk route {} {}", req.method(), req.path()),
@@ -119,12 +120,15 @@ async fn route(req: &Request, db: &SpinDb, caller: &Caller, segments: &[&str]) -
 
 fn inbox_page(path: &str) -> Response {
     match path {
-        "/desk" | "/desk/index.html" => Response::builder()
-            .status(200)
-            .header("content-type", "text/html; charset=utf-8")
-            .header("cache-control", "no-cache")
-            .body(include_str!("inbox.html"))
-            .build(),
+        "/desk" | "/desk/index.html" => {
+            component_shell::page("text/html; charset=utf-8", include_str!("inbox.html"))
+        }
+        "/desk/inbox.js" => {
+            component_shell::page("text/javascript; charset=utf-8", include_str!("inbox.js"))
+        }
+        "/desk/inbox.css" => {
+            component_shell::page("text/css; charset=utf-8", include_str!("inbox.css"))
+        }
         _ => json_error(404, "not found: the inbox is at /desk/"),
     }
 }
@@ -157,6 +161,7 @@ fn refused(e: conversation::desk::Error) -> Response {
                 ),
                 Refusal::NotHandedOff | Refusal::ClaimFirst => json_error(409, &message),
                 Refusal::Invalid(_) => json_error(400, &message),
+                Refusal::NotYours => json_error(403, &message),
             }
         }
     }

@@ -204,20 +204,33 @@ pub fn metrics(db: &SpinDb) -> Answer {
 /// The scheduled work: deliver what is due, then purge messages older than `retention_days`.
 pub async fn maintenance(db: &SpinDb) -> Answer {
     let settings = bot::settings()?;
-    let days: i64 = variable("retention_days")?
-        .trim()
-        .parse()
-        .ok()
-        .filter(|d| *d >= 0)
-        .ok_or_else(|| json_error(500, "retention_days must be a whole number of days"))?;
+    let days = |name: &str| -> Result<i64, Response> {
+        variable(name)?.trim().parse().map_err(|_| {
+            eprintln!("variable {name} is not a whole number of days");
+            json_error(
+                500,
+                &format!("server misconfigured: {name} must be a whole number of days"),
+            )
+        })
+    };
+    let (retention_days, dedupe_days) = (days("retention_days")?, days("dedupe_days")?);
     let run = delivery::deliver_due(db, &settings).await;
-    let purged = desk::purge(db, days, bot::now_ms()).map_err(refused)?;
+    let purged = match desk::purge(db, retention_days, dedupe_days, bot::now_ms()) {
+        Ok(purged) => purged,
+        Err(desk::Error::Refused(why)) => {
+            eprintln!("maintenance: {why}");
+            return Err(json_error(500, &format!("server misconfigured: {why}")));
+        }
+        Err(e) => return Err(refused(e)),
+    };
     Ok(json(
         200,
         &serde_json::json!({
             "delivered": { "sent": run.sent, "retrying": run.retrying, "failed": run.failed },
-            "purged_messages": purged,
-            "retention_days": days,
+            "purged_messages": purged.messages,
+            "purged_message_ids": purged.message_ids,
+            "retention_days": retention_days,
+            "dedupe_days": dedupe_days,
         }),
     ))
 }
@@ -241,5 +254,21 @@ pub async fn deliver(db: &SpinDb) -> Answer {
     body["delivered"] = serde_json::json!({
         "sent": run.sent, "retrying": run.retrying, "failed": run.failed,
     });
+    Ok(json(200, &body))
+}
+
+/// Queues failed replies again (all, or `{"ids": [...]}`), after the operator fixed what made
+/// them fail (an expired token, a wrong recipient); they go out with the next delivery run.
+pub fn requeue(db: &SpinDb, body: &[u8]) -> Answer {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Requeue {
+        ids: Option<Vec<i64>>,
+    }
+    let request: Requeue = parse_body(body, r#"{} or {"ids": [<outbox row id>, ...]}"#)?;
+    let requeued = store::requeue_failed(db, request.ids.as_deref(), bot::now_ms())
+        .map_err(|e| database_error(&e))?;
+    let mut body = outbox_body(db)?;
+    body["requeued"] = requeued.into();
     Ok(json(200, &body))
 }

@@ -122,7 +122,7 @@ pub async fn serve_webhook(
         if status != 200 {
             eprintln!("bot: answered {status} after storing part of a delivery");
         }
-        crate::delivery::deliver(&db, &settings, stored.outbox, stored.due).await;
+        crate::delivery::deliver_and_heal(&db, &settings, stored.outbox, stored.due).await;
     }
 }
 

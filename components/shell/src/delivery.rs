@@ -8,8 +8,15 @@ use spin_sdk::http::{Method, Request, Response};
 use store::{Delivery, Outcome};
 use vocab::Channel;
 
+/// How long an invocation that has answered keeps retrying the sends that failed for now
+/// (the Graph API answered 5xx or 429, or could not be reached), with the rows' back-off:
+/// with the default `retry_backoff_ms` (2 s, doubling) that is three more attempts. What is
+/// still due after it is sent by the next request or the schedule (README, "Replies and
+/// retries").
+pub const HEAL_WINDOW_MS: i64 = 20_000;
+
 /// What one delivery run did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct DeliveryRun {
     /// Accepted by the platform.
     pub sent: usize,
@@ -17,6 +24,58 @@ pub struct DeliveryRun {
     pub retrying: usize,
     /// Failed for good; kept for operators.
     pub failed: usize,
+    /// The rows the Graph API refused for now or did not answer (not those waiting for a
+    /// token): worth another attempt soon.
+    pub unreachable: Vec<i64>,
+}
+
+impl DeliveryRun {
+    fn add(&mut self, other: &DeliveryRun) {
+        self.sent += other.sent;
+        self.retrying += other.retrying;
+        self.failed += other.failed;
+    }
+}
+
+/// [`deliver`], then, in the same invocation (after the answer), the rows that failed for
+/// now again when their back-off has passed, for up to [`HEAL_WINDOW_MS`]: a short Graph
+/// API outage heals without any other request.
+pub async fn deliver_and_heal(
+    db: &SpinDb,
+    settings: &Settings,
+    leased: Vec<Delivery>,
+    due: bool,
+) -> DeliveryRun {
+    let until = now_ms() + HEAL_WINDOW_MS;
+    let mut total = deliver(db, settings, leased, due).await;
+    let mut waiting = std::mem::take(&mut total.unreachable);
+    while !waiting.is_empty() {
+        let next = match store::next_attempt_ms(db, &waiting) {
+            Ok(Some(next)) if next <= until => next,
+            Ok(_) => break,
+            Err(e) => {
+                eprintln!("bot: cannot read when to retry: {e}");
+                break;
+            }
+        };
+        let wait = u64::try_from(next - now_ms()).unwrap_or(0);
+        std::thread::sleep(std::time::Duration::from_millis(wait));
+        let run = deliver(db, settings, Vec::new(), true).await;
+        total.add(&run);
+        waiting = run.unreachable;
+    }
+    total
+}
+
+/// [`deliver_due`], healing as [`deliver_and_heal`] does.
+pub async fn deliver_due_and_heal(db: &SpinDb, settings: &Settings) -> DeliveryRun {
+    match store::any_due(db, now_ms()) {
+        Ok(due) => deliver_and_heal(db, settings, Vec::new(), due).await,
+        Err(e) => {
+            eprintln!("bot: cannot read the outbox: {e}");
+            DeliveryRun::default()
+        }
+    }
 }
 
 /// Delivers due outbox rows (earlier failures whose back-off has passed, and rows nobody
@@ -70,13 +129,16 @@ pub async fn deliver(
                 continue;
             }
         }
-        let outcome = attempt(&row, &graph).await;
+        let (outcome, reached) = attempt(&row, &graph).await;
         // The error itself (it may quote the platform's answer) is kept on the row for
         // operators (GET /api/desk/outbox), not logged.
         match &outcome {
             Outcome::Sent => run.sent += 1,
             Outcome::Retry(_) => {
                 run.retrying += 1;
+                if reached {
+                    run.unreachable.push(row.id);
+                }
                 eprintln!(
                     "bot: outbox row {} on {} failed, will be retried",
                     row.id, row.channel
@@ -100,10 +162,11 @@ pub async fn deliver(
     run
 }
 
-/// One attempt at a row.
-async fn attempt(row: &Delivery, graph: &Graph) -> Outcome {
+/// One attempt at a row: its outcome, and whether a request was made (`false`: the outcome
+/// was known without one, such as a missing token).
+async fn attempt(row: &Delivery, graph: &Graph) -> (Outcome, bool) {
     let (url, token, body, what) = match delivery::prepare(row, graph, now_ms()) {
-        Attempt::Known(outcome) => return outcome,
+        Attempt::Known(outcome) => return (outcome, false),
         Attempt::Send {
             url,
             token,
@@ -120,19 +183,22 @@ async fn attempt(row: &Delivery, graph: &Graph) -> Outcome {
         let name = match channel {
             Channel::Messenger => "messenger_page_token",
             Channel::WhatsApp => "whatsapp_token",
-            Channel::WebChat => return Outcome::Failed("no token for the web chat".into()),
+            Channel::WebChat => {
+                return (Outcome::Failed("no token for the web chat".into()), false);
+            }
         };
         match variable(name) {
             Ok(token) if !token.is_empty() => {
                 request.header("authorization", format!("Bearer {token}"));
             }
             // Kept pending: the reply goes out once the operator sets the token.
-            _ => return Outcome::Retry(format!("{name} is not set")),
+            _ => return (Outcome::Retry(format!("{name} is not set")), false),
         }
     }
     let answer = spin_sdk::http::send::<_, Response>(request.body(body).build()).await;
-    match answer {
+    let outcome = match answer {
         Ok(response) => delivery::classify(Ok((*response.status(), response.body())), what),
         Err(e) => delivery::classify(Err(e.to_string()), what),
-    }
+    };
+    (outcome, true)
 }

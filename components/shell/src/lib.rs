@@ -24,6 +24,32 @@ pub mod nlu {
     pub use chatbot::nlu::analyzer::*;
 }
 
+/// The headers every page and its assets carry: a strict Content-Security-Policy (scripts,
+/// styles and requests only from the app itself, no inline script or style, no framing),
+/// no MIME sniffing, no referrer.
+pub const PAGE_SECURITY_HEADERS: [(&str, &str); 3] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+         img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+];
+
+/// A static page or asset (`content_type`) with [`PAGE_SECURITY_HEADERS`].
+pub fn page(content_type: &str, body: &'static str) -> Response {
+    let mut response = Response::builder();
+    response
+        .status(200)
+        .header("content-type", content_type)
+        .header("cache-control", "no-cache");
+    for (name, value) in PAGE_SECURITY_HEADERS {
+        response.header(name, value);
+    }
+    response.body(body).build()
+}
+
 /// Sends `response` through the outparam and finishes its body, so the client has its answer
 /// while the component goes on (for example delivering replies).
 pub async fn send_response(out: spin_sdk::http::ResponseOutparam, response: Response) {
@@ -141,6 +167,14 @@ pub fn verified_body(req: &Request) -> Result<&[u8], Response> {
         }
         Method::Post => {
             let secret = variable("meta_app_secret")?;
+            if secret.is_empty() {
+                // An HMAC keyed with "" is no check at all: refuse to serve instead.
+                eprintln!("webhook: meta_app_secret is empty; set it to the Meta app secret");
+                return Err(json_error(
+                    500,
+                    "server misconfigured: meta_app_secret is empty",
+                ));
+            }
             let header = req.header(SIGNATURE_HEADER).and_then(|v| v.as_str());
             match SignatureChecker::new(secret.as_bytes()).verify(header, req.body()) {
                 Ok(()) => Ok(req.body()),

@@ -1,6 +1,9 @@
 //! Web chat: `POST /api/chat` answers with the same policy and state as the Meta channels,
-//! synchronously; `GET /chat` serves a small page to try the bot by hand.
+//! synchronously; `GET /chat` serves a small page to try the bot by hand. A visitor is known
+//! by the session the server issues on their first message ([`session`]).
 #![deny(clippy::unwrap_used, clippy::expect_used)]
+
+mod session;
 
 use component_shell::bot::{self, SpinDb};
 use component_shell::{json, json_error};
@@ -11,10 +14,13 @@ use spin_sdk::http_component;
 /// The longest message accepted, in characters.
 const MAX_TEXT_CHARS: usize = 4000;
 
+/// The longest option payload accepted (ours are `FAQ:<intent>`, `CSAT:<n>`, `HUMAN`).
+const MAX_PAYLOAD_BYTES: usize = 100;
+
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ChatRequest {
     conversation_id: Option<String>,
-    customer_id: String,
     text: String,
     /// The payload of an option the customer picked (`text` is then its title).
     payload: Option<String>,
@@ -36,44 +42,55 @@ mod entry {
             Ok(req) => req,
             Err(response) => return component_shell::send_response(out, response).await,
         };
+        let token = session::bearer(&req);
         let (response, stored) = match (req.method(), req.path()) {
-            (Method::Post, "/api/chat") => chat(req.body(), started),
-            (method, path) => (route(method, path, req.query()), None),
+            (Method::Post, "/api/chat") => chat(token.as_deref(), req.body(), started),
+            (Method::Get, "/api/chat") => (since(token.as_deref(), req.query()), None),
+            (method, path) => (route(method, path), None),
         };
         component_shell::send_response(out, response).await;
         // After answering: a new handoff's notification, then anything else due (earlier
         // retries). A refused message wrote nothing and sends nothing.
         if let Some((db, settings)) = stored {
-            component_shell::delivery::deliver_due(&db, &settings).await;
+            component_shell::delivery::deliver_due_and_heal(&db, &settings).await;
         }
     }
 }
 
-fn route(method: &Method, path: &str, query: &str) -> Response {
+fn route(method: &Method, path: &str) -> Response {
     match (method, path) {
-        (Method::Get, "/chat") => Response::builder()
-            .status(200)
-            .header("content-type", "text/html; charset=utf-8")
-            .body(include_str!("chat.html"))
-            .build(),
-        (Method::Get, "/api/chat") => since(query),
+        (Method::Get, "/chat") => {
+            component_shell::page("text/html; charset=utf-8", include_str!("chat.html"))
+        }
+        (Method::Get, "/chat/chat.js") => {
+            component_shell::page("text/javascript; charset=utf-8", include_str!("chat.js"))
+        }
+        (Method::Get, "/chat/chat.css") => {
+            component_shell::page("text/css; charset=utf-8", include_str!("chat.css"))
+        }
+        (Method::Get, _) => json_error(404, "not found: the chat page is at /chat"),
         _ => json_error(
             405,
-            "use POST /api/chat, GET /api/chat?conversation_id=&customer_id=&after= (or GET /chat for the page)",
+            "use POST /api/chat, GET /api/chat?conversation_id=&after= (with the session), or GET /chat for the page",
         ),
     }
 }
 
 /// What the bot and agents said in a web chat conversation after message id `after`: how
 /// the page receives an agent's replies and the rating question after a handoff.
-fn since(query: &str) -> Response {
+fn since(token: Option<&str>, query: &str) -> Response {
     let params: std::collections::HashMap<String, String> =
         url::form_urlencoded::parse(query.as_bytes())
             .into_owned()
             .collect();
-    let (Some(id), Some(customer_id)) = (params.get("conversation_id"), params.get("customer_id"))
-    else {
-        return json_error(400, "conversation_id and customer_id are required");
+    let Some(token) = token else {
+        return json_error(
+            401,
+            "send the chat session: Authorization: Bearer <session>",
+        );
+    };
+    let Some(id) = params.get("conversation_id") else {
+        return json_error(400, "conversation_id is required");
     };
     // Bad numbers are the caller's mistake: 400, never a silent 0.
     let after = match params.get("after").map(|a| a.parse::<i64>()) {
@@ -88,8 +105,12 @@ fn since(query: &str) -> Response {
         Ok(db) => db,
         Err(response) => return response,
     };
+    let customer_id = match session::known(&db, token) {
+        Ok(customer_id) => customer_id,
+        Err(response) => return response,
+    };
     match store::conversation_by_id(&db, id) {
-        Ok(Some(c)) if c.channel == vocab::Channel::WebChat && &c.customer_id == customer_id => {
+        Ok(Some(c)) if c.channel == vocab::Channel::WebChat && c.customer_id == customer_id => {
             match store::desk::transcript(&db, c.id, after) {
                 Ok(messages) => json(
                     200,
@@ -115,7 +136,7 @@ fn since(query: &str) -> Response {
             eprintln!("webchat: cannot read the conversation: {e}");
             json_error(500, "could not read the conversation, please retry")
         }
-        _ => json_error(404, "unknown conversation_id for this customer_id"),
+        _ => json_error(404, "unknown conversation_id for this session"),
     }
 }
 
@@ -123,7 +144,7 @@ fn since(query: &str) -> Response {
 /// was stored (to deliver what is due after the answer, such as a handoff's notification).
 type Answered = (Response, Option<(SpinDb, bot::Settings)>);
 
-fn chat(body: &[u8], started: std::time::Instant) -> Answered {
+fn chat(token: Option<&str>, body: &[u8], started: std::time::Instant) -> Answered {
     let request: ChatRequest = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => {
@@ -131,7 +152,7 @@ fn chat(body: &[u8], started: std::time::Instant) -> Answered {
                 json_error(
                     400,
                     &format!(
-                        "invalid request: {e}; expected {{\"customer_id\", \"text\", \"conversation_id\"?, \"payload\"?}}"
+                        "invalid request: {e}; expected {{\"text\", \"conversation_id\"?, \"payload\"?}}"
                     ),
                 ),
                 None,
@@ -146,8 +167,26 @@ fn chat(body: &[u8], started: std::time::Instant) -> Answered {
         Ok(ready) => ready,
         Err(response) => return (response, None),
     };
-    match converse(&db, shop, &settings, &request, started) {
-        Ok(Ok(body)) => (json(200, &body), Some((db, settings))),
+    let visitor = match session::visitor(&db, token, bot::now_ms()) {
+        Ok(visitor) => visitor,
+        Err(response) => return (response, None),
+    };
+    match converse(
+        &db,
+        shop,
+        &settings,
+        &request,
+        &visitor.customer_id,
+        started,
+    ) {
+        Ok(Ok(mut body)) => {
+            body["customer_id"] = visitor.customer_id.into();
+            if let Some(token) = visitor.new_token {
+                // Shown this once; the page keeps it and sends it with every later call.
+                body["session"] = token.into();
+            }
+            (json(200, &body), Some((db, settings)))
+        }
         Ok(Err(response)) => (response, None),
         Err(e) => {
             eprintln!("webchat: could not store the message: {e}");
@@ -161,10 +200,6 @@ fn chat(body: &[u8], started: std::time::Instant) -> Answered {
 
 /// The request's fields within their limits.
 fn check(request: &ChatRequest) -> Result<(), Response> {
-    let customer_id = request.customer_id.trim();
-    if customer_id.is_empty() || customer_id.len() > 200 {
-        return Err(json_error(400, "customer_id must be 1 to 200 characters"));
-    }
     if request.text.trim().is_empty() {
         return Err(json_error(400, "text is empty"));
     }
@@ -172,6 +207,16 @@ fn check(request: &ChatRequest) -> Result<(), Response> {
         return Err(json_error(
             413,
             &format!("text longer than {MAX_TEXT_CHARS} characters"),
+        ));
+    }
+    if request
+        .payload
+        .as_ref()
+        .is_some_and(|p| p.is_empty() || p.len() > MAX_PAYLOAD_BYTES)
+    {
+        return Err(json_error(
+            400,
+            &format!("payload must be 1 to {MAX_PAYLOAD_BYTES} bytes"),
         ));
     }
     Ok(())
@@ -185,6 +230,7 @@ fn converse(
     shop: &'static replies::Shop,
     settings: &bot::Settings,
     request: &ChatRequest,
+    customer_id: &str,
     started: std::time::Instant,
 ) -> Result<Result<serde_json::Value, Response>, store::DbError> {
     let claimed_conversation = match request.conversation_id.as_deref().map(str::parse::<i64>) {
@@ -214,7 +260,7 @@ fn converse(
     let inbound = conversation::message::Inbound {
         channel: vocab::Channel::WebChat,
         message_id: None,
-        customer_id: request.customer_id.trim(),
+        customer_id,
         business_id: "web",
         customer_name: None,
         customer_ms: now,
@@ -235,7 +281,7 @@ fn converse(
         conversation::message::Handled::UnknownConversation => {
             return Ok(Err(json_error(
                 404,
-                "unknown conversation_id for this customer_id",
+                "unknown conversation_id for this session",
             )));
         }
         conversation::message::Handled::Redelivery => {

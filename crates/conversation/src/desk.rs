@@ -32,6 +32,8 @@ pub enum Refusal {
     ClaimFirst,
     /// The request makes no sense (a disabled agent, ...).
     Invalid(String),
+    /// An agent asked for a conversation that is neither waiting in the queue nor theirs.
+    NotYours,
 }
 
 impl std::fmt::Display for Refusal {
@@ -42,8 +44,13 @@ impl std::fmt::Display for Refusal {
                 write!(f, "the conversation is claimed by another agent ({holder})")
             }
             Refusal::NotHandedOff => f.write_str("the conversation is not handed off"),
-            Refusal::ClaimFirst => f.write_str("claim the conversation before resolving it"),
+            Refusal::ClaimFirst => {
+                f.write_str("claim the conversation before resolving or transferring it")
+            }
             Refusal::Invalid(why) => f.write_str(why),
+            Refusal::NotYours => f.write_str(
+                "the conversation is not in your queue: neither waiting nor held by you",
+            ),
         }
     }
 }
@@ -96,6 +103,46 @@ fn in_transaction<T>(
 pub fn conversation(db: &impl Database, id: i64) -> Result<Conversation, Error> {
     store::conversation_by_id(db, id)?
         .ok_or_else(|| Refusal::NotFound(format!("conversation {id}")).into())
+}
+
+/// A conversation the actor may read: the operator any; an agent one that waits in the queue
+/// (its open handoff is unclaimed) or whose latest handoff is, or was last, theirs.
+///
+/// # Errors
+///
+/// [`Refusal::NotFound`], [`Refusal::NotYours`], or a database error.
+pub fn readable(db: &impl Database, id: i64, actor: &Actor) -> Result<Conversation, Error> {
+    let found = conversation(db, id)?;
+    if actor.admin {
+        return Ok(found);
+    }
+    let handoffs = store::desk::handoffs_of(db, id)?;
+    match handoffs.last() {
+        Some(h) if h.agent.as_deref() == Some(actor.key.as_str()) => Ok(found),
+        Some(h) if h.agent.is_none() && h.resolved_ms.is_none() => Ok(found),
+        _ => Err(Refusal::NotYours.into()),
+    }
+}
+
+/// Disables (or enables again) an agent; a disabled agent's open conversations go back to the
+/// queue at once, so no customer waits on someone who cannot answer. The agent, or `None`
+/// for an unknown id.
+///
+/// # Errors
+///
+/// A database error.
+pub fn set_agent_disabled(
+    db: &impl Database,
+    id: i64,
+    disabled: bool,
+) -> Result<Option<store::desk::Agent>, Error> {
+    in_transaction(db, || {
+        let agent = store::desk::set_agent_disabled(db, id, disabled)?;
+        if disabled && let Some(agent) = &agent {
+            store::desk::release_claims(db, &agent.id.to_string())?;
+        }
+        Ok(Ok(agent))
+    })
 }
 
 /// The actor takes the conversation (an unclaimed handoff, or the bot's conversation, which
@@ -217,12 +264,13 @@ pub fn transfer(
         }
     };
     in_transaction(db, || {
+        // Only the holder passes a conversation on; the operator may move any.
         match store::desk::holder(db, id)? {
             None => return Ok(Err(Refusal::NotHandedOff)),
-            Some(Some(holder)) if holder != actor.key && !actor.admin => {
-                return Ok(Err(Refusal::HeldBy(holder)));
-            }
-            _ => {}
+            Some(_) if actor.admin => {}
+            Some(Some(holder)) if holder == actor.key => {}
+            Some(Some(holder)) => return Ok(Err(Refusal::HeldBy(holder))),
+            Some(None) => return Ok(Err(Refusal::ClaimFirst)),
         }
         store::desk::transfer(db, id, to.as_deref(), now_ms)?;
         Ok(Ok(()))
@@ -372,12 +420,47 @@ pub fn erase(
     })
 }
 
-/// Deletes messages older than `retention_days`; returns how many went.
+/// The shortest window for processed message ids: WhatsApp redelivers a webhook for up to
+/// 7 days (Messenger for less), and a redelivery after the id is gone would be answered
+/// again.
+pub const MIN_DEDUPE_DAYS: i64 = 7;
+
+/// What a purge removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    /// Messages older than the retention.
+    pub messages: i64,
+    /// Processed message ids older than the dedupe window.
+    pub message_ids: i64,
+}
+
+/// Deletes messages older than `retention_days` (with delivered outbox bodies) and processed
+/// message ids older than `dedupe_days`, in one transaction.
 ///
 /// # Errors
 ///
-/// A database error.
-pub fn purge(db: &impl Database, retention_days: i64, now_ms: i64) -> Result<i64, Error> {
-    let cutoff = now_ms - retention_days * 24 * 3_600_000;
-    in_transaction(db, || Ok(Ok(store::privacy::purge_before(db, cutoff)?)))
+/// [`Refusal::Invalid`] for a dedupe window under [`MIN_DEDUPE_DAYS`] or a negative
+/// retention, or a database error.
+pub fn purge(
+    db: &impl Database,
+    retention_days: i64,
+    dedupe_days: i64,
+    now_ms: i64,
+) -> Result<Purged, Error> {
+    if retention_days < 0 {
+        return Err(Refusal::Invalid("retention_days must not be negative".into()).into());
+    }
+    if dedupe_days < MIN_DEDUPE_DAYS {
+        return Err(Refusal::Invalid(format!(
+            "dedupe_days must be at least {MIN_DEDUPE_DAYS}: platforms redeliver webhooks for up to 7 days"
+        ))
+        .into());
+    }
+    let day = 24 * 3_600_000;
+    in_transaction(db, || {
+        Ok(Ok(Purged {
+            messages: store::privacy::purge_before(db, now_ms - retention_days * day)?,
+            message_ids: store::privacy::purge_processed_before(db, now_ms - dedupe_days * day)?,
+        }))
+    })
 }

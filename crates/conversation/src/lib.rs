@@ -32,6 +32,7 @@
 pub mod delivery;
 pub mod desk;
 pub mod message;
+pub mod webchat;
 
 use store::{Conversation, DbError, NewOutbox};
 use vocab::{HandoffReason, Lang};

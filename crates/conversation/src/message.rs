@@ -326,11 +326,18 @@ impl Plan {
     }
 }
 
-/// The label of a decision in `chatbot_replies_total`.
-fn reply_label(action: &policy::Action) -> Option<&str> {
+/// The label of a decision in `chatbot_replies_total`: a fixed set (the FAQ's intents, small
+/// talk, the other actions), so no caller can grow the label set with made-up button
+/// payloads; an answer for an intent the FAQ does not have is `unknown`.
+fn reply_label<'a>(action: &'a policy::Action, shop: &replies::Shop) -> Option<&'a str> {
     Some(match action {
         policy::Action::Silent => return None,
-        policy::Action::Answer { intent } | policy::Action::SmallTalk { intent } => intent,
+        policy::Action::Answer { intent } if shop.faq.has_intent(intent) => intent,
+        policy::Action::Answer { .. } => "unknown",
+        policy::Action::SmallTalk { intent } if policy::SMALL_TALK.contains(&intent.as_str()) => {
+            intent
+        }
+        policy::Action::SmallTalk { .. } => "unknown",
         policy::Action::Clarify { .. } => "clarify",
         policy::Action::Capabilities => "capabilities",
         policy::Action::TextOnly => "text_only",
@@ -403,7 +410,7 @@ pub fn plan(
     let (decision, incoming_text) = decide(&state, kind, analysis.as_ref(), crisis.mode)?;
     let lang = decision.state.reply_language();
     let channel = conversation.channel.as_str();
-    if let Some(label) = reply_label(&decision.action) {
+    if let Some(label) = reply_label(&decision.action, shop) {
         metrics.count(
             "chatbot_replies_total",
             &[("channel", channel), ("intent", label)],

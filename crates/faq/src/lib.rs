@@ -343,6 +343,11 @@ impl Faq {
     pub fn intents(&self) -> impl Iterator<Item = &str> {
         self.file.intent.keys().map(String::as_str)
     }
+
+    /// Whether `intent` is one of the FAQ's intents.
+    pub fn has_intent(&self, intent: &str) -> bool {
+        self.file.intent.contains_key(intent)
+    }
 }
 
 #[cfg(test)]

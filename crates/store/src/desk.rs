@@ -111,6 +111,26 @@ pub fn set_agent_disabled(
     )?)
 }
 
+/// Puts the open handoffs agent `key` holds back into the queue (their conversations wait
+/// for a person again). Returns how many.
+///
+/// # Errors
+///
+/// A database error.
+pub fn release_claims(db: &impl Database, key: &str) -> Result<usize, DbError> {
+    db.execute(
+        "UPDATE conversations SET status = 'queued' WHERE id IN (
+            SELECT conversation_id FROM handoffs WHERE agent = ? AND resolved_ms IS NULL)",
+        &[key.into()],
+    )?;
+    Ok(db
+        .execute(
+            "UPDATE handoffs SET agent = NULL WHERE agent = ? AND resolved_ms IS NULL RETURNING id",
+            &[key.into()],
+        )?
+        .len())
+}
+
 /// An open handoff with what the queue shows about its conversation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenHandoff {
@@ -342,18 +362,33 @@ pub fn resolve(
     Ok(true)
 }
 
-/// Records the customer's 1-5 rating on the conversation's last resolved handoff. Returns
-/// false when nothing was resolved yet.
+/// How long after a resolution its rating is accepted: 7 days.
+pub const RATING_WINDOW_MS: i64 = 7 * 24 * 3_600_000;
+
+/// Records the customer's 1-5 rating on the conversation's last resolved handoff, if that
+/// has no rating yet and was resolved at most [`RATING_WINDOW_MS`] before `now_ms`: the
+/// first rating counts, a later button press or an old rating button changes nothing.
+/// Returns whether it was recorded.
 ///
 /// # Errors
 ///
 /// A database error.
-pub fn record_rating(db: &impl Database, conversation_id: i64, score: u8) -> Result<bool, DbError> {
+pub fn record_rating(
+    db: &impl Database,
+    conversation_id: i64,
+    score: u8,
+    now_ms: i64,
+) -> Result<bool, DbError> {
     let rows = db.execute(
         "UPDATE handoffs SET csat = ? WHERE id = (
             SELECT id FROM handoffs WHERE conversation_id = ? AND resolved_ms IS NOT NULL
-            ORDER BY resolved_ms DESC, id DESC LIMIT 1) RETURNING id",
-        &[i64::from(score).into(), conversation_id.into()],
+            ORDER BY resolved_ms DESC, id DESC LIMIT 1)
+         AND csat IS NULL AND resolved_ms >= ? RETURNING id",
+        &[
+            i64::from(score).into(),
+            conversation_id.into(),
+            (now_ms - RATING_WINDOW_MS).into(),
+        ],
     )?;
     Ok(!rows.is_empty())
 }

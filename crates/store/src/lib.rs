@@ -347,6 +347,15 @@ const METRICS_SCHEMA: &[&str] = &[
 /// transaction); this version makes databases created before it switch too.
 const WAL_SCHEMA: &[&str] = &[];
 
+/// Version 7: web chat sessions (the server-issued identity of a web chat visitor, by the
+/// SHA-256 of its token).
+/// Also an index to purge processed message ids by age.
+const WEB_SESSION_SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS web_sessions (
+        token_hash TEXT PRIMARY KEY, customer_id TEXT NOT NULL UNIQUE, created_ms INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS processed_by_time ON processed_messages (received_ms)",
+];
+
 /// The migrations in order; version `n` is `MIGRATIONS[n - 1]`.
 const MIGRATIONS: &[&[&str]] = &[
     SCHEMA,
@@ -355,6 +364,7 @@ const MIGRATIONS: &[&[&str]] = &[
     METRICS_SCHEMA,
     WAL_SCHEMA,
     turn::TURN_SCHEMA,
+    WEB_SESSION_SCHEMA,
 ];
 
 /// The schema version this code needs.
@@ -763,6 +773,69 @@ pub struct Delivery {
     pub lease_until_ms: i64,
 }
 
+/// When the first of the outbox rows `ids` that are still pending is due again (`None`
+/// when none is pending): how long a sender that keeps retrying its own rows sleeps.
+///
+/// # Errors
+///
+/// A database error.
+pub fn next_attempt_ms(db: &impl Database, ids: &[i64]) -> Result<Option<i64>, DbError> {
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let placeholders = vec!["?"; ids.len()].join(", ");
+    let params: Vec<Value> = ids.iter().map(|id| Value::from(*id)).collect();
+    let rows = db.execute(
+        &format!(
+            "SELECT MIN(next_attempt_ms) FROM outbox WHERE state = 'pending' AND id IN ({placeholders})"
+        ),
+        &params,
+    )?;
+    match rows.first() {
+        Some(row) => Row::new(row, "next outbox attempt").opt_int(0),
+        None => Err(DbError::new("no row from an aggregate query")),
+    }
+}
+
+/// Stores a new web chat session: the hash of its token and the customer id it stands for.
+///
+/// # Errors
+///
+/// A database error (also for a hash or customer id already stored).
+pub fn create_web_session(
+    db: &impl Database,
+    token_hash: &str,
+    customer_id: &str,
+    now_ms: i64,
+) -> Result<(), DbError> {
+    db.execute(
+        "INSERT INTO web_sessions (token_hash, customer_id, created_ms) VALUES (?, ?, ?)",
+        &[token_hash.into(), customer_id.into(), now_ms.into()],
+    )?;
+    Ok(())
+}
+
+/// The customer id of the web chat session whose token hashes to `token_hash`, if any.
+///
+/// # Errors
+///
+/// A database error.
+pub fn web_session_customer(
+    db: &impl Database,
+    token_hash: &str,
+) -> Result<Option<String>, DbError> {
+    match db
+        .execute(
+            "SELECT customer_id FROM web_sessions WHERE token_hash = ?",
+            &[token_hash.into()],
+        )?
+        .first()
+    {
+        Some(row) => Row::new(row, "web session").text(0).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// Whether any delivery is due now (a read, so that a request with nothing to deliver
 /// takes no write lock).
 ///
@@ -866,6 +939,11 @@ pub const DEFAULT_BACKOFF_MS: i64 = 2_000;
 /// The longest delay between two attempts.
 pub const MAX_BACKOFF_MS: i64 = 600_000;
 
+/// After this many attempts a row that keeps failing for now is given up (`failed`, the
+/// dead-letter state operators see and can re-queue): with the default back-off about two
+/// hours of trying.
+pub const MAX_ATTEMPTS: i64 = 20;
+
 /// The delay before retry number `attempts` (1-based): `base_ms` doubling per attempt, at
 /// most [`MAX_BACKOFF_MS`].
 pub fn backoff_ms(attempts: i64, base_ms: i64) -> i64 {
@@ -891,6 +969,10 @@ pub fn record_outcome(
         Outcome::Sent => db.execute(
             "UPDATE outbox SET state = 'sent', attempts = ?, sent_ms = ?, lease_until_ms = 0, last_error = NULL WHERE id = ? AND lease_until_ms = ?",
             &[attempts.into(), now_ms.into(), delivery.id.into(), delivery.lease_until_ms.into()],
+        ),
+        Outcome::Retry(error) if attempts >= MAX_ATTEMPTS => db.execute(
+            "UPDATE outbox SET state = 'failed', attempts = ?, lease_until_ms = 0, last_error = ? WHERE id = ? AND lease_until_ms = ?",
+            &[attempts.into(), Value::Text(format!("gave up after {attempts} attempts: {error}")), delivery.id.into(), delivery.lease_until_ms.into()],
         ),
         Outcome::Retry(error) => db.execute(
             "UPDATE outbox SET attempts = ?, next_attempt_ms = ?, lease_until_ms = 0, last_error = ? WHERE id = ? AND lease_until_ms = ?",
@@ -942,6 +1024,40 @@ pub fn record_outcomes(
         }
     }
     Ok(())
+}
+
+/// Queues failed outbox rows again (all of them, or those of `ids`), due at `now_ms` with
+/// their attempts reset: after an operator fixed what made them fail (an expired token, a
+/// wrong recipient). Returns how many were queued; the messaging window is checked again
+/// when each is sent.
+///
+/// # Errors
+///
+/// A database error.
+pub fn requeue_failed(
+    db: &impl Database,
+    ids: Option<&[i64]>,
+    now_ms: i64,
+) -> Result<usize, DbError> {
+    let mut params = vec![Value::from(now_ms)];
+    let only = match ids {
+        None => String::new(),
+        Some(ids) => {
+            params.extend(ids.iter().map(|id| Value::from(*id)));
+            format!(" AND id IN ({})", vec!["?"; ids.len()].join(", "))
+        }
+    };
+    if ids.is_some_and(<[i64]>::is_empty) {
+        return Ok(0);
+    }
+    let rows = db.execute(
+        &format!(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_ms = ?, lease_until_ms = 0
+             WHERE state = 'failed'{only} RETURNING id"
+        ),
+        &params,
+    )?;
+    Ok(rows.len())
 }
 
 /// Counts outbox rows by state (`pending`, `sent`, `failed`), for operators.

@@ -189,6 +189,13 @@ pub fn erase_customer(
         )?
         .len() as i64;
     db.execute("DELETE FROM outbox WHERE conversation_id = ?", &[id.into()])?;
+    // A web chat visitor's session goes too: their token opens nothing any more.
+    if channel == Channel::WebChat {
+        db.execute(
+            "DELETE FROM web_sessions WHERE customer_id = ?",
+            &[customer_id.into()],
+        )?;
+    }
     db.execute(
         "UPDATE handoffs SET note = NULL WHERE conversation_id = ?",
         &[id.into()],
@@ -227,6 +234,22 @@ pub fn purge_before(db: &impl Database, cutoff_ms: i64) -> Result<i64, DbError> 
         &[cutoff_ms.into()],
     )?;
     Ok(purged)
+}
+
+/// Deletes the processed message ids received before `cutoff_ms` (a webhook redelivered
+/// after that would be answered again: keep them longer than the platforms redeliver).
+/// Returns how many went.
+///
+/// # Errors
+///
+/// A database error.
+pub fn purge_processed_before(db: &impl Database, cutoff_ms: i64) -> Result<i64, DbError> {
+    Ok(db
+        .execute(
+            "DELETE FROM processed_messages WHERE received_ms < ? RETURNING 1",
+            &[cutoff_ms.into()],
+        )?
+        .len() as i64)
 }
 
 /// A customer's request, made in the chat, to delete their data.

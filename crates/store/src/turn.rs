@@ -364,7 +364,7 @@ fn record_events(db: &impl Database, turn: &Turn<'_>, conversation_id: i64) -> R
         crate::privacy::request_erasure(db, &conversation, turn.now_ms)?;
     }
     if let Some(score) = turn.rating {
-        crate::desk::record_rating(db, conversation_id, score)?;
+        crate::desk::record_rating(db, conversation_id, score, turn.now_ms)?;
     }
     Ok(())
 }

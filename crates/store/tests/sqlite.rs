@@ -147,6 +147,14 @@ fn the_outbox_retries_with_back_off_and_keeps_failures() {
         store::claim_due(&db, 11, 30_000, 10).unwrap().is_empty(),
         "not due before the back-off"
     );
+    // A sender that keeps retrying its own rows knows when to wake up; a failed or sent row
+    // is not waited for.
+    assert_eq!(
+        store::next_attempt_ms(&db, &[a, b]).unwrap(),
+        Some(10 + store::backoff_ms(1, 2_000))
+    );
+    assert_eq!(store::next_attempt_ms(&db, &[b]).unwrap(), None);
+    assert_eq!(store::next_attempt_ms(&db, &[]).unwrap(), None);
     let retry = store::claim_due(&db, 10 + store::backoff_ms(1, 2_000), 30_000, 10).unwrap();
     assert_eq!(retry.len(), 1);
     assert_eq!((retry[0].id, retry[0].attempts), (a, 1));
@@ -157,6 +165,12 @@ fn the_outbox_retries_with_back_off_and_keeps_failures() {
     );
     let problems = store::outbox_problems(&db, 10).unwrap();
     assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(store::requeue_failed(&db, Some(&[]), 6_000).unwrap(), 0);
+    assert_eq!(
+        store::requeue_failed(&db, Some(&[a]), 6_000).unwrap(),
+        0,
+        "a sent row is not queued again"
+    );
     assert_eq!(problems[0].state, "failed");
     assert_eq!(
         problems[0].last_error.as_deref(),
@@ -188,6 +202,29 @@ fn the_outbox_retries_with_back_off_and_keeps_failures() {
     assert_eq!(
         store::outbox_counts(&db).unwrap(),
         vec![("failed".to_string(), 1), ("sent".to_string(), 3)]
+    );
+
+    // The failed row, queued again by an operator, is due at once with fresh attempts.
+    assert_eq!(store::requeue_failed(&db, None, 70_000).unwrap(), 1);
+    let again = store::claim_due(&db, 70_000, 30_000, 10).unwrap();
+    assert_eq!((again.len(), again[0].id, again[0].attempts), (1, b, 0));
+    // A row that keeps failing for now is given up after MAX_ATTEMPTS (the dead letter).
+    let mut row = again[0].clone();
+    for attempt in 1..=store::MAX_ATTEMPTS {
+        store::record_outcome(&db, &row, &Outcome::Retry("HTTP 503".into()), 0, 1).unwrap();
+        let due = store::claim_due(&db, i64::MAX / 2, 30_000, 10).unwrap();
+        if attempt < store::MAX_ATTEMPTS {
+            assert_eq!(due.len(), 1, "attempt {attempt}");
+            row = due[0].clone();
+        } else {
+            assert!(due.is_empty(), "given up after {attempt} attempts");
+        }
+    }
+    let problems = store::outbox_problems(&db, 10).unwrap();
+    assert_eq!(problems[0].state, "failed");
+    assert_eq!(
+        problems[0].last_error.as_deref(),
+        Some("gave up after 20 attempts: HTTP 503")
     );
 
     // A lease that expires (the instance died mid-attempt) makes the row due again.
@@ -476,7 +513,15 @@ fn the_desk_lifecycle_transfer_resolve_rate_and_kpi_facts() {
         (conversation.status.as_str(), conversation.awaiting_rating),
         ("bot", true)
     );
-    assert!(desk::record_rating(&db, id, 4).unwrap());
+    assert!(
+        !desk::record_rating(&db, id, 5, 60_000 + desk::RATING_WINDOW_MS + 1).unwrap(),
+        "too late to rate"
+    );
+    assert!(desk::record_rating(&db, id, 4, 61_000).unwrap());
+    assert!(
+        !desk::record_rating(&db, id, 1, 62_000).unwrap(),
+        "only the first rating counts"
+    );
     let handoffs = desk::handoffs_of(&db, id).unwrap();
     assert_eq!(handoffs.len(), 1);
     let h = &handoffs[0];

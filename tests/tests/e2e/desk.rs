@@ -290,8 +290,17 @@ fn an_agent_replies_through_the_channel_transfers_and_resolves_and_the_rating_is
         404
     );
     assert_eq!(post(&app, &bela, &conv("/transfer"), json!({})).status, 400);
+    // Only the holder passes it on: Anna no longer may.
+    let (cili_id, cili) = new_agent(&app, "Cili");
+    let taken = post(&app, &anna, &conv("/transfer"), json!({ "queue": true }));
+    assert_eq!(taken.status, 409, "{}", taken.body);
+    // Reads are scoped to the queue and one's own: Anna passed it on, Cili never had it.
+    for token in [&anna, &cili] {
+        let not_theirs = app.get_auth(&conv(""), token);
+        assert_eq!(not_theirs.status, 403, "{}", not_theirs.body);
+    }
 
-    let transcript = app.get_auth(&conv(""), &anna).json();
+    let transcript = app.get_auth(&conv(""), &bela).json();
     let messages = transcript["messages"]
         .as_array()
         .cloned()
@@ -367,6 +376,42 @@ fn an_agent_replies_through_the_channel_transfers_and_resolves_and_the_rating_is
         post(&app, &bela, &conv("/resolve"), json!({})).status,
         409,
         "nothing open"
+    );
+    // A queued conversation is not transferred by an agent who has not claimed it.
+    say(&app, "PSID-H2", "m.h5", "Chcę rozmawiać z konsultantem");
+    let queue = app.get_auth("/api/desk/queue", &cili).json();
+    let second = queue["items"][0]["conversation_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let conv2 = |path: &str| format!("/api/desk/conversations/{second}{path}");
+    assert_eq!(
+        app.get_auth(&conv2(""), &cili).status,
+        200,
+        "it waits in the queue"
+    );
+    let unclaimed = post(&app, &cili, &conv2("/transfer"), json!({ "queue": true }));
+    assert_eq!(unclaimed.status, 409, "{}", unclaimed.body);
+    // A disabled agent's conversations go back to the queue at once.
+    assert_eq!(post(&app, &cili, &conv2("/claim"), json!({})).status, 200);
+    let disabled = post(
+        &app,
+        &app.admin_token,
+        &format!("/api/desk/agents/{cili_id}/disable"),
+        json!({}),
+    );
+    assert_eq!(disabled.status, 200, "{}", disabled.body);
+    let queue = app.get_auth("/api/desk/queue", &bela).json();
+    assert_eq!(
+        queue["items"][0]["conversation_id"],
+        second.as_str(),
+        "{queue}"
+    );
+    assert_eq!(queue["items"][0]["agent"], Value::Null, "{queue}");
+    assert_eq!(
+        app.get_auth(&conv2(""), &bela).status,
+        200,
+        "back in the queue"
     );
 }
 

@@ -39,9 +39,10 @@ fn admin(app: &App, path: &str, body: Value) -> Reply {
     app.post_auth(path, &app.admin_token, &body)
 }
 
-fn webchat(app: &App, customer: &str, text: &str) -> Value {
-    app.chat(&json!({ "customer_id": customer, "text": text }))
-        .json()
+/// A new web chat visitor's first message: the answer (with the customer id the server
+/// gave them).
+fn webchat(app: &App, text: &str) -> Value {
+    app.chat(&json!({ "text": text })).json()
 }
 
 fn crisis_mode_hands_everything_off_or_holds_then_switches_back() {
@@ -205,23 +206,32 @@ fn an_operator_exports_and_erases_a_customer_and_the_kpis_stay() {
 
 fn a_customer_asks_in_the_chat_to_delete_their_data_and_an_operator_confirms() {
     let app = App::start_with_graph(&FakeGraph::start());
-    for (customer, text, ack_start) in [
-        ("web-e1", "Please delete my data", "We've received"),
-        ("web-e2", "Kérem, töröljétek az adataimat!", "Megkaptuk"),
-        ("web-e3", "Usuńcie moje dane, proszę", "Otrzymaliśmy"),
+    let mut customers = Vec::new();
+    for (text, ack_start) in [
+        ("Please delete my data", "We've received"),
+        ("Kérem, töröljétek az adataimat!", "Megkaptuk"),
+        ("Usuńcie moje dane, proszę", "Otrzymaliśmy"),
     ] {
-        let reply = webchat(&app, customer, text);
+        let reply = webchat(&app, text);
         let said = reply["replies"][0]["text"].as_str().unwrap_or_default();
-        assert!(said.starts_with(ack_start), "{customer}: {reply}");
+        assert!(said.starts_with(ack_start), "{text}: {reply}");
         assert_eq!(reply["handoff"], false);
+        customers.push((
+            reply["customer_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            reply["session"].as_str().unwrap_or_default().to_string(),
+        ));
     }
+    let (web_e1, session_e1) = (customers[0].0.as_str(), customers[0].1.as_str());
     let requests = app
         .get_auth("/api/desk/erasure-requests", &app.admin_token)
         .json();
     let items = requests["items"].as_array().cloned().unwrap_or_default();
     assert_eq!(items.len(), 3, "{requests}");
     let first = &items[0];
-    assert_eq!(first["customer_id"], "web-e1");
+    assert_eq!(first["customer_id"], web_e1);
     let confirmed = admin(
         &app,
         &format!("/api/desk/erasure-requests/{}/confirm", first["id"]),
@@ -236,12 +246,17 @@ fn a_customer_asks_in_the_chat_to_delete_their_data_and_an_operator_confirms() {
     );
     assert_eq!(
         app.get_auth(
-            "/api/desk/customers/webchat/web-e1/export",
+            &format!("/api/desk/customers/webchat/{web_e1}/export"),
             &app.admin_token
         )
         .status,
         404
     );
+    // The erased visitor's session opens nothing any more; the others' still do.
+    let ended = app.chat_as(Some(session_e1), &json!({ "text": "hello" }));
+    assert_eq!(ended.status, 401, "{}", ended.body);
+    let other = app.chat_as(Some(&customers[1].1), &json!({ "text": "hello" }));
+    assert_eq!(other.status, 200, "{}", other.body);
     let left = app
         .get_auth("/api/desk/erasure-requests", &app.admin_token)
         .json();
@@ -266,6 +281,9 @@ fn the_retention_purge_removes_old_messages() {
     let run = admin(&app, "/api/desk/maintenance", json!({}));
     assert_eq!(run.status, 200, "{}", run.body);
     assert_eq!(run.json()["purged_messages"], 2, "{}", run.body);
+    // Message ids are kept for the redelivery window (14 days by default).
+    assert_eq!(run.json()["purged_message_ids"], 0, "{}", run.body);
+    assert_eq!(run.json()["dedupe_days"], 14, "{}", run.body);
     let export = app
         .get_auth(
             "/api/desk/customers/messenger/PSID-P1/export",
@@ -277,6 +295,20 @@ fn the_retention_purge_removes_old_messages() {
     assert_eq!(
         stats["overall"]["first_response_ms"]["bot"]["count"], 1,
         "{stats}"
+    );
+}
+
+/// A dedupe window shorter than the platforms' redelivery window would answer a late
+/// redelivery twice: the scheduled run refuses it, loudly.
+fn a_dedupe_window_shorter_than_meta_redelivers_is_refused() {
+    let graph = FakeGraph::start();
+    let app = App::start_with_graph_and(&graph, vec![("SPIN_VARIABLE_DEDUPE_DAYS", "3".into())]);
+    let run = admin(&app, "/api/desk/maintenance", json!({}));
+    assert_eq!(run.status, 500, "{}", run.body);
+    assert!(
+        run.body.contains("dedupe_days must be at least 7"),
+        "{}",
+        run.body
     );
 }
 
@@ -303,8 +335,10 @@ fn logs_hold_no_message_text_tokens_or_customer_ids() {
         &json!({ "text": "agent reply with secret 998877" }),
     );
     assert_eq!(reply.status, 201, "{}", reply.body);
-    let chat = webchat(&app, "web-secret-customer", "my phone is +36 30 999 8877");
+    let chat = webchat(&app, "my phone is +36 30 999 8877");
     assert!(chat["conversation_id"].is_string());
+    let web_customer = chat["customer_id"].as_str().unwrap_or_default().to_string();
+    let session = chat["session"].as_str().unwrap_or_default().to_string();
     std::thread::sleep(std::time::Duration::from_millis(500));
     let log = app.log();
     // The components' own output is in it (the refused delivery is logged, without its
@@ -317,7 +351,8 @@ fn logs_hold_no_message_text_tokens_or_customer_ids() {
         "998877",
         "999 8877",
         "PSID-SECRET-77",
-        "web-secret-customer",
+        web_customer.as_str(),
+        session.as_str(),
         "page-token",
         "wa-token",
         "e2e-admin-token",
@@ -375,7 +410,11 @@ fn series(text: &str, name_and_labels: &str) -> Option<f64> {
 
 fn metrics_in_prometheus_format_for_the_admin() {
     let graph = FakeGraph::start();
-    let app = App::start_with_graph(&graph);
+    // A back-off longer than an invocation keeps retrying: the failed row stays pending.
+    let app = App::start_with_graph_and(
+        &graph,
+        vec![("SPIN_VARIABLE_RETRY_BACKOFF_MS", "60000".into())],
+    );
     say(&app, "PSID-X1", "m.x1", "How much does shipping cost?");
     text_to(&graph, "PSID-X1", 0);
     graph.fail_next(&[503]);
@@ -469,6 +508,7 @@ e2e::tests! {
         a_customer_asks_in_the_chat_to_delete_their_data_and_an_operator_confirms,
         the_retention_purge_removes_old_messages,
         logs_hold_no_message_text_tokens_or_customer_ids,
+        a_dedupe_window_shorter_than_meta_redelivers_is_refused,
         two_instances_on_one_database_answer_every_message_exactly_once,
         metrics_in_prometheus_format_for_the_admin,
     ],

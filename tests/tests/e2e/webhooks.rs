@@ -127,7 +127,48 @@ fn unknown_paths_are_404_and_oversized_bodies_413() {
     assert_eq!(reply.status, 403, "{}", reply.body);
 }
 
+/// An empty app secret would make an HMAC keyed with "" pass for anyone: the local host
+/// refuses to start with it; a runtime that starts anyway (Spin does) gets 500s from the
+/// components, which store and answer nothing.
+fn an_empty_app_secret_is_refused_never_used() {
+    let graph = e2e::FakeGraph::start();
+    let started = App::try_start_with_graph_and(
+        &graph,
+        vec![("SPIN_VARIABLE_META_APP_SECRET", String::new())],
+    );
+    let app = match started {
+        Err(log) => {
+            assert!(log.contains("meta_app_secret"), "{log}");
+            return;
+        }
+        Ok(app) => app,
+    };
+    let body = r#"{"object":"page","entry":[{"id":"1","time":1,"messaging":[{"sender":{"id":"7"},"recipient":{"id":"1"},"timestamp":1,"message":{"mid":"m.empty","text":"hello"}}]}]}"#;
+    let signature = webhook::SignatureChecker::new(b"").sign(body.as_bytes());
+    let reply = post(
+        &app.url("/webhooks/messenger"),
+        &[("x-hub-signature-256", &signature)],
+        body.as_bytes(),
+    );
+    assert_eq!(reply.status, 500, "{}", reply.body);
+    assert!(
+        reply.body.contains("meta_app_secret is empty"),
+        "{}",
+        reply.body
+    );
+    assert!(
+        app.log().contains("meta_app_secret is empty"),
+        "a clear log line: {}",
+        app.log()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(graph.requests().is_empty(), "nothing answered");
+}
+
 e2e::tests! {
+    own_app: [
+        an_empty_app_secret_is_refused_never_used,
+    ],
     any_app: [
         handshake_echoes_the_challenge_only_for_the_right_token,
         posts_need_a_valid_signature,

@@ -1,0 +1,161 @@
+//! Who may do what at the desk, on a real SQLite database at fixed instants: reads scoped to
+//! the queue and one's own conversations, transfers only by the holder (or the operator), and
+//! a disabled agent's conversations back in the queue.
+
+use conversation::desk::{self, Actor, Error, Refusal, TransferTo};
+use store::sqlite::Sqlite;
+use vocab::{Channel, HandoffReason, Lang, Status};
+
+const NOW: i64 = 1_796_115_600_000;
+
+fn database(name: &str) -> Sqlite {
+    let dir = std::env::temp_dir().join(format!("conversation-desk-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = Sqlite::open(&dir.join("db.sqlite")).unwrap();
+    store::migrate(&db).unwrap();
+    db
+}
+
+fn agent(db: &Sqlite, name: &str) -> (i64, Actor) {
+    let agent = store::desk::create_agent(db, name, &format!("hash-{name}"), NOW).unwrap();
+    let actor = Actor {
+        key: agent.id.to_string(),
+        admin: false,
+    };
+    (agent.id, actor)
+}
+
+/// A conversation waiting in the queue.
+fn queued(db: &Sqlite, customer: &str) -> i64 {
+    let conversation =
+        store::touch_conversation(db, Channel::Messenger, customer, "PAGE", None, NOW).unwrap();
+    store::start_handoff(
+        db,
+        &store::NewHandoff {
+            conversation_id: conversation.id,
+            channel: Channel::Messenger,
+            reason: HandoffReason::ExplicitRequest,
+            anger: 0.0,
+            language: Some(Lang::En),
+        },
+        NOW,
+    )
+    .unwrap();
+    store::desk::transfer(db, conversation.id, None, NOW).unwrap();
+    conversation.id
+}
+
+fn refusal<T: std::fmt::Debug>(result: Result<T, Error>) -> Refusal {
+    match result {
+        Err(Error::Refused(refusal)) => refusal,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn reads_and_transfers_are_scoped_and_a_disabled_agents_claims_go_back_to_the_queue() {
+    let db = database("scope");
+    let admin = Actor {
+        key: "admin".into(),
+        admin: true,
+    };
+    let (_, anna) = agent(&db, "Anna");
+    let (bela_id, bela) = agent(&db, "Bela");
+    let id = queued(&db, "PSID-1");
+    let bot_only =
+        store::touch_conversation(&db, Channel::WhatsApp, "W-1", "PN", None, NOW).unwrap();
+
+    // Waiting in the queue: every agent may read it; a bot's conversation only the operator.
+    assert!(desk::readable(&db, id, &anna).is_ok());
+    assert!(desk::readable(&db, id, &bela).is_ok());
+    assert_eq!(
+        refusal(desk::readable(&db, bot_only.id, &anna)),
+        Refusal::NotYours
+    );
+    assert!(desk::readable(&db, bot_only.id, &admin).is_ok());
+    assert_eq!(
+        refusal(desk::readable(&db, 999, &admin)),
+        Refusal::NotFound("conversation 999".into())
+    );
+
+    // Nobody holds it: an agent claims before passing it on; the operator may move it.
+    assert_eq!(
+        refusal(desk::transfer(&db, id, &anna, TransferTo::Queue, NOW)),
+        Refusal::ClaimFirst
+    );
+    desk::claim(&db, id, &anna, NOW + 1).unwrap();
+    assert_eq!(refusal(desk::readable(&db, id, &bela)), Refusal::NotYours);
+    assert_eq!(
+        refusal(desk::transfer(&db, id, &bela, TransferTo::Queue, NOW + 2)),
+        Refusal::HeldBy(anna.key.clone())
+    );
+    desk::transfer(&db, id, &anna, TransferTo::Agent(bela_id), NOW + 3).unwrap();
+    assert_eq!(refusal(desk::readable(&db, id, &anna)), Refusal::NotYours);
+    assert!(desk::readable(&db, id, &bela).is_ok());
+    desk::transfer(&db, id, &admin, TransferTo::Agent(bela_id), NOW + 4).unwrap();
+
+    // Bela is disabled: the conversation waits in the queue again, readable by all agents.
+    let disabled = desk::set_agent_disabled(&db, bela_id, true)
+        .unwrap()
+        .unwrap();
+    assert!(disabled.disabled);
+    assert_eq!(store::desk::holder(&db, id).unwrap(), Some(None));
+    assert_eq!(
+        store::conversation_by_id(&db, id).unwrap().unwrap().status,
+        Status::Queued
+    );
+    assert!(desk::readable(&db, id, &anna).is_ok());
+    assert_eq!(desk::set_agent_disabled(&db, 999, true).unwrap(), None);
+}
+
+#[test]
+fn a_web_chat_session_is_issued_by_the_server_and_only_its_token_opens_it() {
+    use conversation::webchat;
+    let db = database("sessions");
+    let first = webchat::start_session(&db, &[7; 32], NOW).unwrap();
+    let second = webchat::start_session(&db, &[8; 32], NOW).unwrap();
+    assert!(first.token.starts_with("chat_") && first.token.len() == 5 + 64);
+    assert!(first.customer_id.starts_with("web-") && first.customer_id.len() == 4 + 24);
+    assert_ne!(first.customer_id, second.customer_id);
+    assert!(
+        !first.token.contains(&first.customer_id[4..]),
+        "the id reveals nothing"
+    );
+    assert_eq!(
+        webchat::customer_of(&db, &first.token).unwrap().as_deref(),
+        Some(first.customer_id.as_str())
+    );
+    // A guessed or made-up token, or a customer id presented as one, opens nothing.
+    for guess in [
+        format!("chat_{}", "0".repeat(64)),
+        first.customer_id.clone(),
+        String::new(),
+    ] {
+        assert_eq!(webchat::customer_of(&db, &guess).unwrap(), None, "{guess}");
+    }
+    // Erasing the customer ends the session.
+    let _ = store::touch_conversation(&db, Channel::WebChat, &second.customer_id, "web", None, NOW)
+        .unwrap();
+    store::privacy::erase_customer(&db, Channel::WebChat, &second.customer_id).unwrap();
+    assert_eq!(webchat::customer_of(&db, &second.token).unwrap(), None);
+}
+
+#[test]
+fn the_purge_keeps_message_ids_for_the_redelivery_window_and_refuses_a_shorter_one() {
+    let db = database("purge");
+    const DAY: i64 = 24 * 3_600_000;
+    assert!(store::claim_message(&db, Channel::WhatsApp, "wamid.old", NOW - 15 * DAY).unwrap());
+    assert!(store::claim_message(&db, Channel::WhatsApp, "wamid.new", NOW - 13 * DAY).unwrap());
+    assert_eq!(
+        refusal(desk::purge(&db, 90, 6, NOW)),
+        Refusal::Invalid(
+            "dedupe_days must be at least 7: platforms redeliver webhooks for up to 7 days".into()
+        )
+    );
+    let purged = desk::purge(&db, 90, 14, NOW).unwrap();
+    assert_eq!((purged.messages, purged.message_ids), (0, 1));
+    // The id inside the window still recognizes a redelivery; the purged one is new again.
+    assert!(!store::claim_message(&db, Channel::WhatsApp, "wamid.new", NOW).unwrap());
+    assert!(store::claim_message(&db, Channel::WhatsApp, "wamid.old", NOW).unwrap());
+}
