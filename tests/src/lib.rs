@@ -73,6 +73,8 @@ pub struct Reply {
     pub status: u16,
     /// Body as text.
     pub body: String,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
 }
 
 impl Reply {
@@ -92,8 +94,13 @@ pub(crate) fn finish(result: Result<ureq::Response, ureq::Error>) -> Reply {
     match result {
         Ok(response) | Err(ureq::Error::Status(_, response)) => {
             let status = response.status();
+            let retry_after = response.header("retry-after").map(str::to_string);
             let body = response.into_string().unwrap_or_default();
-            Reply { status, body }
+            Reply {
+                status,
+                body,
+                retry_after,
+            }
         }
         Err(e) => panic!("request failed: {e}"),
     }

@@ -14,12 +14,30 @@ pub struct Caller {
     pub name: String,
 }
 
-/// Authenticates the request.
+/// Authenticates the request; failed attempts are limited per client address
+/// (`desk_login_failures_per_minute`): over the limit every attempt from it gets 429 until
+/// the minute ends.
 ///
 /// # Errors
 ///
-/// 401 for a missing, wrong or disabled agent's token; 500 for a database error.
+/// 401 for a missing, wrong or disabled agent's token; 429 over the limit; 500 for a
+/// database error.
 pub fn authenticate(req: &Request, db: &SpinDb) -> Result<Caller, Response> {
+    let per_minute = component_shell::per_minute("desk_login_failures_per_minute")?;
+    let key = format!("login:{}", component_shell::client_address(req)?);
+    let now = component_shell::bot::now_ms();
+    component_shell::within_limits(conversation::limits::reached(db, &key, per_minute, now))?;
+    let verdict = check_token(req, db);
+    if verdict
+        .as_ref()
+        .is_err_and(|response| *response.status() == 401)
+    {
+        component_shell::within_limits(conversation::limits::count(db, &[(&key, i64::MAX)], now))?;
+    }
+    verdict
+}
+
+fn check_token(req: &Request, db: &SpinDb) -> Result<Caller, Response> {
     let given = req
         .header("authorization")
         .and_then(|v| v.as_str())

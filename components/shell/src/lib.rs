@@ -146,6 +146,73 @@ pub fn variable(name: &str) -> Result<String, Response> {
     })
 }
 
+/// A per-minute limit from a Spin variable: a whole number of requests, at least 1.
+///
+/// # Errors
+///
+/// 500 naming the variable when it is unavailable or not such a number.
+pub fn per_minute(name: &str) -> Result<i64, Response> {
+    variable(name)?
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| {
+            eprintln!("variable {name} is not a whole number of requests per minute (at least 1)");
+            json_error(
+                500,
+                &format!("server misconfigured: {name} must be a whole number, at least 1"),
+            )
+        })
+}
+
+/// The client's address for abuse limits: the runtime's peer address, or the first
+/// `X-Forwarded-For` entry when `trust_forwarded_for` is `true` (behind a proxy that sets it).
+///
+/// # Errors
+///
+/// 500 when the variable is unavailable.
+pub fn client_address(req: &Request) -> Result<String, Response> {
+    let trust = variable("trust_forwarded_for")?.trim() == "true";
+    let header = |name: &str| req.header(name).and_then(|v| v.as_str());
+    Ok(conversation::limits::client_address(
+        header("spin-client-addr"),
+        header("x-forwarded-for"),
+        trust,
+    ))
+}
+
+/// Answers 429 with `Retry-After` when `verdict` is over a limit; a database error is a 500.
+///
+/// # Errors
+///
+/// The 429 or 500 to send instead.
+pub fn within_limits(
+    verdict: Result<conversation::limits::Verdict, store::DbError>,
+) -> Result<(), Response> {
+    match verdict {
+        Ok(conversation::limits::Verdict::Allowed) => Ok(()),
+        Ok(conversation::limits::Verdict::Limited { retry_after_s }) => Err(Response::builder()
+            .status(429)
+            .header("content-type", "application/json")
+            .header("retry-after", retry_after_s.to_string())
+            .body(
+                serde_json::json!({
+                    "error": format!("too many requests: try again in {retry_after_s} s")
+                })
+                .to_string(),
+            )
+            .build()),
+        Err(e) => {
+            eprintln!("limits: cannot count a request: {e}");
+            Err(json_error(
+                500,
+                "could not check the request rate, please retry",
+            ))
+        }
+    }
+}
+
 /// The Meta webhook gate: answers the GET handshake and refuses anything unsigned, returning
 /// `Ok(body)` only for a POST whose signature matches.
 ///

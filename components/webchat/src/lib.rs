@@ -44,8 +44,15 @@ mod entry {
         };
         let token = session::bearer(&req);
         let (response, stored) = match (req.method(), req.path()) {
-            (Method::Post, "/api/chat") => chat(token.as_deref(), req.body(), started),
-            (Method::Get, "/api/chat") => (since(token.as_deref(), req.query()), None),
+            (method @ (Method::Post | Method::Get), "/api/chat") => {
+                match component_shell::client_address(&req) {
+                    Err(response) => (response, None),
+                    Ok(address) if *method == Method::Post => {
+                        chat(token.as_deref(), &address, req.body(), started)
+                    }
+                    Ok(address) => (since(token.as_deref(), &address, req.query()), None),
+                }
+            }
             (method, path) => (route(method, path), None),
         };
         component_shell::send_response(out, response).await;
@@ -78,7 +85,7 @@ fn route(method: &Method, path: &str) -> Response {
 
 /// What the bot and agents said in a web chat conversation after message id `after`: how
 /// the page receives an agent's replies and the rating question after a handoff.
-fn since(token: Option<&str>, query: &str) -> Response {
+fn since(token: Option<&str>, address: &str, query: &str) -> Response {
     let params: std::collections::HashMap<String, String> =
         url::form_urlencoded::parse(query.as_bytes())
             .into_owned()
@@ -105,6 +112,9 @@ fn since(token: Option<&str>, query: &str) -> Response {
         Ok(db) => db,
         Err(response) => return response,
     };
+    if let Err(response) = session::limit_address(&db, address) {
+        return response;
+    }
     let customer_id = match session::known(&db, token) {
         Ok(customer_id) => customer_id,
         Err(response) => return response,
@@ -144,7 +154,7 @@ fn since(token: Option<&str>, query: &str) -> Response {
 /// was stored (to deliver what is due after the answer, such as a handoff's notification).
 type Answered = (Response, Option<(SpinDb, bot::Settings)>);
 
-fn chat(token: Option<&str>, body: &[u8], started: std::time::Instant) -> Answered {
+fn chat(token: Option<&str>, address: &str, body: &[u8], started: std::time::Instant) -> Answered {
     let request: ChatRequest = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => {
@@ -167,10 +177,17 @@ fn chat(token: Option<&str>, body: &[u8], started: std::time::Instant) -> Answer
         Ok(ready) => ready,
         Err(response) => return (response, None),
     };
+    // Abuse limits, per client address (before a session is started) and per visitor.
+    if let Err(response) = session::limit_address(&db, address) {
+        return (response, None);
+    }
     let visitor = match session::visitor(&db, token, bot::now_ms()) {
         Ok(visitor) => visitor,
         Err(response) => return (response, None),
     };
+    if let Err(response) = session::limit_messages(&db, &visitor.customer_id) {
+        return (response, None);
+    }
     match converse(
         &db,
         shop,

@@ -58,3 +58,23 @@ pub fn visitor(db: &SpinDb, token: Option<&str>, now_ms: i64) -> Result<Visitor,
         new_token: Some(session.token),
     })
 }
+
+/// Counts a request from `address` (`chat_address_requests_per_minute`): 429 over the limit.
+pub fn limit_address(db: &SpinDb, address: &str) -> Result<(), Response> {
+    let per_minute = component_shell::per_minute("chat_address_requests_per_minute")?;
+    component_shell::within_limits(conversation::limits::count(
+        db,
+        &[(&format!("chat-addr:{address}"), per_minute)],
+        component_shell::bot::now_ms(),
+    ))
+}
+
+/// Counts a message of the visitor (`chat_messages_per_minute`): 429 over the limit.
+pub fn limit_messages(db: &SpinDb, customer_id: &str) -> Result<(), Response> {
+    let per_minute = component_shell::per_minute("chat_messages_per_minute")?;
+    component_shell::within_limits(conversation::limits::count(
+        db,
+        &[(&format!("chat:{customer_id}"), per_minute)],
+        component_shell::bot::now_ms(),
+    ))
+}

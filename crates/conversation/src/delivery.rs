@@ -182,12 +182,18 @@ pub fn outcome_label(outcome: &Outcome) -> &'static str {
     }
 }
 
+/// How often [`record`] tries to write a run's outcomes: the rows were sent, and if no
+/// attempt is recorded their leases run out and they are sent again.
+pub const RECORD_ATTEMPTS: u32 = 3;
+
 /// Records a run's outcomes and their metrics in one transaction (retried while the
-/// database is busy); a retry is due after the back-off from `backoff_base_ms`.
+/// database is busy, and up to [`RECORD_ATTEMPTS`] times after any other error: each
+/// outcome is written only while the row is still leased to this attempt, so a repeat
+/// changes nothing); a retry is due after the back-off from `backoff_base_ms`.
 ///
 /// # Errors
 ///
-/// A database error: the leases then run out and the rows are sent again.
+/// The last database error: the leases then run out and the rows are sent again.
 pub fn record(
     db: &impl Database,
     outcomes: &[(Delivery, Outcome)],
@@ -205,10 +211,20 @@ pub fn record(
             1.0,
         );
     }
-    store::transaction(db, || {
-        store::record_outcomes(db, outcomes, now_ms, backoff_base_ms)?;
-        metrics.write(db)
-    })
+    let mut attempt = 1;
+    loop {
+        let written = store::transaction(db, || {
+            store::record_outcomes(db, outcomes, now_ms, backoff_base_ms)?;
+            metrics.write(db)
+        });
+        match written {
+            Err(_) if attempt < RECORD_ATTEMPTS => {
+                attempt += 1;
+                db.pause(std::time::Duration::from_millis(10));
+            }
+            written => return written,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -434,8 +434,9 @@ pub struct Purged {
     pub message_ids: i64,
 }
 
-/// Deletes messages older than `retention_days` (with delivered outbox bodies) and processed
-/// message ids older than `dedupe_days`, in one transaction.
+/// Deletes messages older than `retention_days` (with delivered outbox bodies), processed
+/// message ids older than `dedupe_days` and the counters of past abuse-limit windows, in
+/// one transaction.
 ///
 /// # Errors
 ///
@@ -458,6 +459,7 @@ pub fn purge(
     }
     let day = 24 * 3_600_000;
     in_transaction(db, || {
+        store::privacy::purge_rate_limits_before(db, now_ms - 2 * crate::limits::WINDOW_MS)?;
         Ok(Ok(Purged {
             messages: store::privacy::purge_before(db, now_ms - retention_days * day)?,
             message_ids: store::privacy::purge_processed_before(db, now_ms - dedupe_days * day)?,

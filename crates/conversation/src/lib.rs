@@ -31,6 +31,7 @@
 
 pub mod delivery;
 pub mod desk;
+pub mod limits;
 pub mod message;
 pub mod webchat;
 

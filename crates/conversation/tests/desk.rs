@@ -153,9 +153,68 @@ fn the_purge_keeps_message_ids_for_the_redelivery_window_and_refuses_a_shorter_o
             "dedupe_days must be at least 7: platforms redeliver webhooks for up to 7 days".into()
         )
     );
+    let old_minute = NOW - 5 * 60_000;
+    let old_window = old_minute - old_minute % conversation::limits::WINDOW_MS;
+    conversation::limits::count(&db, &[("chat-addr:192.0.2.1", 10)], old_minute).unwrap();
+    assert_eq!(
+        store::requests_counted(&db, "chat-addr:192.0.2.1", old_window).unwrap(),
+        1
+    );
     let purged = desk::purge(&db, 90, 14, NOW).unwrap();
     assert_eq!((purged.messages, purged.message_ids), (0, 1));
+    // A past minute's counters (client addresses) go with it.
+    assert_eq!(
+        store::requests_counted(&db, "chat-addr:192.0.2.1", old_window).unwrap(),
+        0
+    );
     // The id inside the window still recognizes a redelivery; the purged one is new again.
     assert!(!store::claim_message(&db, Channel::WhatsApp, "wamid.new", NOW).unwrap());
     assert!(store::claim_message(&db, Channel::WhatsApp, "wamid.old", NOW).unwrap());
+}
+
+#[test]
+fn limits_count_per_key_and_minute_across_callers() {
+    use conversation::limits::{self, Verdict};
+    let db = database("limits");
+    let start = NOW - NOW % limits::WINDOW_MS;
+    for i in 0..3 {
+        assert_eq!(
+            limits::count(&db, &[("chat:a", 3), ("addr:1", 100)], start + i).unwrap(),
+            Verdict::Allowed
+        );
+    }
+    assert_eq!(
+        limits::count(&db, &[("chat:a", 3), ("addr:1", 100)], start + 20_000).unwrap(),
+        Verdict::Limited { retry_after_s: 40 }
+    );
+    // Another session from the same address is not limited by the first one's count.
+    assert_eq!(
+        limits::count(&db, &[("chat:b", 3), ("addr:1", 100)], start + 20_000).unwrap(),
+        Verdict::Allowed
+    );
+    // The next minute starts again.
+    assert_eq!(
+        limits::count(&db, &[("chat:a", 3)], start + limits::WINDOW_MS).unwrap(),
+        Verdict::Allowed
+    );
+    // Failed logins: checked without counting, counted when they fail.
+    assert_eq!(
+        limits::reached(&db, "login:1", 2, start).unwrap(),
+        Verdict::Allowed
+    );
+    limits::count(&db, &[("login:1", i64::MAX)], start).unwrap();
+    limits::count(&db, &[("login:1", i64::MAX)], start + 1).unwrap();
+    assert_eq!(
+        limits::reached(&db, "login:1", 2, start + 59_500).unwrap(),
+        Verdict::Limited { retry_after_s: 1 }
+    );
+    assert_eq!(
+        limits::client_address(Some("10.0.0.7:51234"), Some("203.0.113.9, 10.0.0.1"), false),
+        "10.0.0.7"
+    );
+    assert_eq!(
+        limits::client_address(Some("10.0.0.7:51234"), Some("203.0.113.9, 10.0.0.1"), true),
+        "203.0.113.9"
+    );
+    assert_eq!(limits::client_address(Some("[::1]:80"), None, true), "::1");
 }

@@ -356,6 +356,11 @@ const WEB_SESSION_SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS processed_by_time ON processed_messages (received_ms)",
 ];
 
+/// Version 8: request counters per key and one-minute window, for abuse limits that hold
+/// across instances.
+const RATE_LIMIT_SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS rate_limits (
+        key TEXT PRIMARY KEY, window_ms INTEGER NOT NULL, count INTEGER NOT NULL)"];
+
 /// The migrations in order; version `n` is `MIGRATIONS[n - 1]`.
 const MIGRATIONS: &[&[&str]] = &[
     SCHEMA,
@@ -365,6 +370,7 @@ const MIGRATIONS: &[&[&str]] = &[
     WAL_SCHEMA,
     turn::TURN_SCHEMA,
     WEB_SESSION_SCHEMA,
+    RATE_LIMIT_SCHEMA,
 ];
 
 /// The schema version this code needs.
@@ -833,6 +839,65 @@ pub fn web_session_customer(
     {
         Some(row) => Row::new(row, "web session").text(0).map(Some),
         None => Ok(None),
+    }
+}
+
+/// Counts one request against each of `keys` in the window starting at `window_ms` (a
+/// counter from an earlier window starts again at 1), in one statement; returns the counts,
+/// in the order of `keys`.
+///
+/// # Errors
+///
+/// A database error.
+pub fn count_requests(
+    db: &impl Database,
+    keys: &[&str],
+    window_ms: i64,
+) -> Result<Vec<i64>, DbError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let params: Vec<Value> = keys
+        .iter()
+        .flat_map(|key| [Value::from(*key), Value::from(window_ms)])
+        .collect();
+    let rows = db.execute(
+        &format!(
+            "INSERT INTO rate_limits (key, window_ms, count) VALUES {}
+             ON CONFLICT (key) DO UPDATE SET
+                 count = CASE WHEN window_ms = excluded.window_ms THEN count + 1 ELSE 1 END,
+                 window_ms = excluded.window_ms
+             RETURNING key, count",
+            vec!["(?, ?, 1)"; keys.len()].join(", ")
+        ),
+        &params,
+    )?;
+    let mut counts = Vec::with_capacity(keys.len());
+    for key in keys {
+        let row = rows
+            .iter()
+            .find(|row| row.first().and_then(Value::as_text) == Some(*key))
+            .ok_or_else(|| DbError::new(format!("no count returned for rate limit key {key}")))?;
+        counts.push(Row::new(row, "rate limit").int(1)?);
+    }
+    Ok(counts)
+}
+
+/// The count of `key` in the window starting at `window_ms` (0 if none), without counting.
+///
+/// # Errors
+///
+/// A database error.
+pub fn requests_counted(db: &impl Database, key: &str, window_ms: i64) -> Result<i64, DbError> {
+    match db
+        .execute(
+            "SELECT count FROM rate_limits WHERE key = ? AND window_ms = ?",
+            &[key.into(), window_ms.into()],
+        )?
+        .first()
+    {
+        Some(row) => Row::new(row, "rate limit").int(0),
+        None => Ok(0),
     }
 }
 

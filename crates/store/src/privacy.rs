@@ -252,6 +252,20 @@ pub fn purge_processed_before(db: &impl Database, cutoff_ms: i64) -> Result<i64,
         .len() as i64)
 }
 
+/// Deletes the abuse-limit counters of windows that started before `cutoff_ms` (they hold
+/// client addresses and are of no use once their minute is over).
+///
+/// # Errors
+///
+/// A database error.
+pub fn purge_rate_limits_before(db: &impl Database, cutoff_ms: i64) -> Result<(), DbError> {
+    db.execute(
+        "DELETE FROM rate_limits WHERE window_ms < ?",
+        &[cutoff_ms.into()],
+    )?;
+    Ok(())
+}
+
 /// A customer's request, made in the chat, to delete their data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErasureRequest {

@@ -57,6 +57,34 @@ fn post(app: &App, token: &str, path: &str, body: Value) -> Reply {
     app.post_auth(path, token, &body)
 }
 
+/// Guessing tokens is limited per client address: after the allowed failures every attempt
+/// from it, right or wrong, gets 429 until the minute ends.
+fn failed_desk_logins_are_limited_per_address() {
+    let app = App::start_with_graph_and(
+        &FakeGraph::start(),
+        vec![("SPIN_VARIABLE_DESK_LOGIN_FAILURES_PER_MINUTE", "2".into())],
+    );
+    let into_minute = e2e::now_ms() % 60_000;
+    if into_minute > 40_000 {
+        std::thread::sleep(std::time::Duration::from_millis(60_000 - into_minute + 100));
+    }
+    assert_eq!(app.get_auth("/api/desk/me", &app.admin_token).status, 200);
+    for guess in ["desk_guess1", "desk_guess2"] {
+        assert_eq!(app.get_auth("/api/desk/me", guess).status, 401);
+    }
+    for token in ["desk_guess3", app.admin_token.as_str()] {
+        let limited = app.get_auth("/api/desk/me", token);
+        assert_eq!(limited.status, 429, "{}", limited.body);
+        let retry_after: i64 = limited
+            .retry_after
+            .as_deref()
+            .unwrap_or("")
+            .parse()
+            .unwrap_or(0);
+        assert!((1..=60).contains(&retry_after), "{:?}", limited.retry_after);
+    }
+}
+
 fn auth_agents_and_errors() {
     let graph = FakeGraph::start();
     let app = App::start_with_graph(&graph);
@@ -610,6 +638,7 @@ fn after_24_hours_an_agents_messenger_reply_carries_the_human_agent_tag() {
 e2e::tests! {
     own_app: [
         auth_agents_and_errors,
+        failed_desk_logins_are_limited_per_address,
         two_agents_claim_at_once_and_exactly_one_wins,
         an_agent_replies_through_the_channel_transfers_and_resolves_and_the_rating_is_recorded,
         stats_on_a_scripted_scenario,

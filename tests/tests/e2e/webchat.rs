@@ -190,6 +190,62 @@ fn serves_a_page_to_try_the_bot() {
     assert_eq!(get(&app.url("/chat/nothing.js")).status, 404);
 }
 
+/// Abuse limits, counted in the database: per visitor session, then per client address; a
+/// 429 says when to come back and stores nothing.
+fn too_many_messages_get_429_with_retry_after() {
+    let app = App::start_with_graph_and(
+        &e2e::FakeGraph::start(),
+        vec![
+            ("SPIN_VARIABLE_CHAT_MESSAGES_PER_MINUTE", "3".into()),
+            ("SPIN_VARIABLE_CHAT_ADDRESS_REQUESTS_PER_MINUTE", "6".into()),
+        ],
+    );
+    // The limits count per clock minute: start early in one, so the test stays inside it.
+    let into_minute = e2e::now_ms() % 60_000;
+    if into_minute > 40_000 {
+        std::thread::sleep(std::time::Duration::from_millis(60_000 - into_minute + 100));
+    }
+    let mut chatty = app.visitor();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(chatty.say(&json!({ "text": "hello" })).status);
+    }
+    let limited = chatty.say(&json!({ "text": "hello" }));
+    assert_eq!(statuses[..3], [200, 200, 200], "{statuses:?}");
+    assert_eq!(
+        (statuses[3], limited.status),
+        (429, 429),
+        "{}",
+        limited.body
+    );
+    let retry_after: i64 = limited
+        .retry_after
+        .as_deref()
+        .unwrap_or("")
+        .parse()
+        .unwrap_or(0);
+    assert!((1..=60).contains(&retry_after), "{:?}", limited.retry_after);
+    assert!(limited.json()["error"].is_string());
+    // Another visitor from the same address still gets in, until the address's limit: the
+    // address has sent 5, the 6th is allowed, the 7th not.
+    let mut other = app.visitor();
+    assert_eq!(other.say(&json!({ "text": "hello" })).status, 200);
+    let blocked = other.say(&json!({ "text": "hello" }));
+    assert_eq!(blocked.status, 429, "{}", blocked.body);
+    // Nothing was stored for the refused messages: the chatty visitor's three only.
+    let customer = chatty.customer_id.clone().unwrap_or_default();
+    let export = app
+        .get_auth(
+            &format!("/api/desk/customers/webchat/{customer}/export"),
+            &app.admin_token,
+        )
+        .json();
+    let from_customer = export["messages"]
+        .as_array()
+        .map_or(0, |m| m.iter().filter(|m| m["direction"] == "in").count());
+    assert_eq!(from_customer, 3, "{export}");
+}
+
 fn a_web_chat_customer_gets_the_agents_reply_and_rates_the_help() {
     let app = App::start();
     let mut visitor = app.visitor();
@@ -298,6 +354,9 @@ fn an_option_is_sent_back_by_its_payload() {
 }
 
 e2e::tests! {
+    own_app: [
+        too_many_messages_get_429_with_retry_after,
+    ],
     any_app: [
         answers_in_the_customers_language_and_keeps_the_conversation,
         bad_requests_get_clear_errors,
