@@ -64,10 +64,7 @@ fn failed_desk_logins_are_limited_per_address() {
         &FakeGraph::start(),
         vec![("SPIN_VARIABLE_DESK_LOGIN_FAILURES_PER_MINUTE", "2".into())],
     );
-    let into_minute = e2e::now_ms() % 60_000;
-    if into_minute > 40_000 {
-        std::thread::sleep(std::time::Duration::from_millis(60_000 - into_minute + 100));
-    }
+    e2e::early_in_a_minute();
     assert_eq!(app.get_auth("/api/desk/me", &app.admin_token).status, 200);
     for guess in ["desk_guess1", "desk_guess2"] {
         assert_eq!(app.get_auth("/api/desk/me", guess).status, 401);

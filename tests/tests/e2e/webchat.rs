@@ -201,10 +201,7 @@ fn too_many_messages_get_429_with_retry_after() {
         ],
     );
     // The limits count per clock minute: start early in one, so the test stays inside it.
-    let into_minute = e2e::now_ms() % 60_000;
-    if into_minute > 40_000 {
-        std::thread::sleep(std::time::Duration::from_millis(60_000 - into_minute + 100));
-    }
+    e2e::early_in_a_minute();
     let mut chatty = app.visitor();
     let mut statuses = Vec::new();
     for _ in 0..4 {
