@@ -433,6 +433,7 @@ fn the_app_on_spins_sqlite_model_answers_200_concurrent_webhooks_exactly_once() 
             ("SPIN_VARIABLE_META_APP_SECRET", "plain-secret".into()),
             ("SPIN_VARIABLE_META_VERIFY_TOKEN", "plain-verify".into()),
             ("SPIN_VARIABLE_DESK_ADMIN_TOKEN", "plain-admin".into()),
+            ("SPIN_VARIABLE_ID_HASH_KEY", "plain-key".into()),
             ("SPIN_VARIABLE_GRAPH_API_BASE", graph.base_url.clone()),
             ("SPIN_VARIABLE_MESSENGER_PAGE_TOKEN", "page-token".into()),
         ],

@@ -75,6 +75,7 @@ impl Runtime {
             ("META_APP_SECRET", APP_SECRET.to_string()),
             ("META_VERIFY_TOKEN", "bench".into()),
             ("DESK_ADMIN_TOKEN", "bench".into()),
+            ("ID_HASH_KEY", "bench".into()),
             ("GRAPH_API_BASE", graph.base_url.clone()),
             ("MESSENGER_PAGE_TOKEN", "bench".into()),
         ];

@@ -33,7 +33,7 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(300);
 ///
 /// Every app gets its settings as `SPIN_VARIABLE_*` environment variables (inherited
 /// `SPIN_VARIABLE_*` are removed first): `META_APP_SECRET`, `META_VERIFY_TOKEN`,
-/// `DESK_ADMIN_TOKEN`, `GRAPH_API_BASE` (the test's fake Graph API, or a closed local port),
+/// `DESK_ADMIN_TOKEN`, `ID_HASH_KEY`, `GRAPH_API_BASE` (the test's fake Graph API, or a closed local port),
 /// `MESSENGER_PAGE_TOKEN`, `WHATSAPP_TOKEN`, `RETRY_BACKOFF_MS` (200), and whatever a test
 /// adds. Its stdout and stderr go to `<state dir>/app-<n>.log` ([`App::log`]).
 #[derive(Debug, Clone)]
@@ -299,6 +299,8 @@ pub struct App {
 const APP_SECRET: &str = "e2e-app-secret";
 const VERIFY_TOKEN: &str = "e2e-verify-token";
 const ADMIN_TOKEN: &str = "e2e-admin-token";
+/// The `id_hash_key` every app is started with.
+pub const ID_HASH_KEY: &str = "e2e-id-hash-key";
 
 impl App {
     /// An app started by the suite ([`Launcher::from_env`]) with its Graph API pointed at
@@ -395,6 +397,7 @@ impl App {
                 VERIFY_TOKEN.into(),
             ),
             ("SPIN_VARIABLE_DESK_ADMIN_TOKEN".into(), ADMIN_TOKEN.into()),
+            ("SPIN_VARIABLE_ID_HASH_KEY".into(), ID_HASH_KEY.into()),
         ];
         for (name, value) in extra_env {
             env.retain(|(n, _)| n != name);

@@ -146,6 +146,10 @@ fn warm_up() {
             "SPIN_VARIABLE_DESK_ADMIN_TOKEN".to_string(),
             "warm-up".to_string(),
         ),
+        (
+            "SPIN_VARIABLE_ID_HASH_KEY".to_string(),
+            "warm-up".to_string(),
+        ),
     ];
     match crate::Launcher::from_env().launch(&crate::temp_dir("warm-up"), &env) {
         Ok(mut app) => {

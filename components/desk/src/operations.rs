@@ -71,7 +71,7 @@ pub fn export(db: &SpinDb, caller: &Caller, channel_name: &str, customer: &str) 
     let data = store::privacy::export_customer(db, channel, customer)
         .map_err(|e| database_error(&e))?
         .ok_or_else(|| json_error(404, "unknown customer on this channel"))?;
-    let subject = agents::subject_hash(channel.as_str(), customer);
+    let subject = subject(channel, customer)?;
     store::privacy::audit(
         db,
         &caller.actor.key,
@@ -87,8 +87,18 @@ pub fn export(db: &SpinDb, caller: &Caller, channel_name: &str, customer: &str) 
     Ok(json(200, &body))
 }
 
+/// How the audit log names a customer: a hash keyed with `id_hash_key`.
+fn subject(channel: Channel, customer: &str) -> Result<String, Response> {
+    let key = bot::settings()?.conversation.id_hash_key;
+    Ok(agents::subject_hash(
+        key.as_bytes(),
+        channel.as_str(),
+        customer,
+    ))
+}
+
 fn erase_and_answer(db: &SpinDb, caller: &Caller, channel: Channel, customer: &str) -> Answer {
-    let subject = agents::subject_hash(channel.as_str(), customer);
+    let subject = subject(channel, customer)?;
     let erased = desk::erase(
         db,
         &caller.actor,

@@ -64,9 +64,19 @@ pub fn settings() -> Result<Settings, Response> {
             "server misconfigured: retry_backoff_ms must be a number of milliseconds",
         )
     })?;
+    let id_hash_key = variable("id_hash_key")?;
+    if id_hash_key.is_empty() {
+        // Hashes keyed with "" could be recomputed from a guessed phone number.
+        eprintln!("variable id_hash_key is empty; set it to a long random secret");
+        return Err(json_error(
+            500,
+            "server misconfigured: id_hash_key is empty",
+        ));
+    }
     Ok(Settings {
         conversation: conversation::Settings {
             handoff_notify_url: Some(url.trim().to_string()).filter(|u| !u.is_empty()),
+            id_hash_key,
             ..conversation::Settings::default()
         },
         retry_backoff_ms,

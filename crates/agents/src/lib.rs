@@ -22,13 +22,13 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// How a customer is named in audit events and logs: the channel and the first 16 hex
-/// digits of the SHA-256 of the customer id (never the id itself).
-pub fn subject_hash(channel: &str, customer_id: &str) -> String {
-    let digest = hex::encode(Sha256::digest(
-        format!("{channel}:{customer_id}").as_bytes(),
-    ));
-    format!("{channel}:{}", &digest[..16])
+/// How a customer is named in audit events and logs: the channel and the first 32 hex digits
+/// (128 bits) of the keyed hash of the customer id ([`webhook::keyed_hash`] with the
+/// `id_hash_key` Spin variable), never the id itself: without the key a guessed phone number
+/// cannot be checked against the log.
+pub fn subject_hash(key: &[u8], channel: &str, customer_id: &str) -> String {
+    let digest = webhook::keyed_hash(key, &format!("{channel}:{customer_id}"));
+    format!("{channel}:{}", &digest[..32])
 }
 
 /// Waiting raises a handoff's priority by one for every this many milliseconds.
@@ -180,14 +180,16 @@ mod tests {
     }
 
     #[test]
-    fn subjects_are_hashed() {
-        let subject = subject_hash("whatsapp", "36301234567");
+    fn subjects_are_hashed_with_the_key() {
+        let subject = subject_hash(b"key", "whatsapp", "36301234567");
         assert!(
-            subject.starts_with("whatsapp:") && subject.len() == 9 + 16,
+            subject.starts_with("whatsapp:") && subject.len() == 9 + 32,
             "{subject}"
         );
         assert!(!subject.contains("36301234567"));
-        assert_ne!(subject, subject_hash("messenger", "36301234567"));
+        assert_ne!(subject, subject_hash(b"key", "messenger", "36301234567"));
+        // Another key, another name: the log cannot be searched for a guessed number.
+        assert_ne!(subject, subject_hash(b"other", "whatsapp", "36301234567"));
     }
 
     #[test]

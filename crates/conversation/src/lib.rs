@@ -36,7 +36,7 @@ pub mod message;
 pub mod webchat;
 
 use store::{Conversation, DbError, NewOutbox};
-use vocab::{HandoffReason, Lang};
+use vocab::{Channel, HandoffReason, Lang};
 
 /// The `settings` keys of the operator's crisis switch.
 pub const CRISIS_MODE_KEY: &str = "crisis_mode";
@@ -51,6 +51,9 @@ pub struct Settings {
     pub handoff_notify_url: Option<String>,
     /// How long a request reserves the outbox rows it stored, to send them itself.
     pub lease_ms: i64,
+    /// The key of the hashes that stand for personal identifiers in the database: processed
+    /// message ids and audit subjects (the `id_hash_key` Spin variable).
+    pub id_hash_key: String,
 }
 
 impl Default for Settings {
@@ -58,11 +61,20 @@ impl Default for Settings {
         Self {
             handoff_notify_url: None,
             lease_ms: delivery::LEASE_MS,
+            id_hash_key: String::new(),
         }
     }
 }
 
 impl Settings {
+    /// What the dedupe table stores for a platform message id: its keyed hash.
+    pub fn message_key(&self, channel: Channel, message_id: &str) -> String {
+        webhook::keyed_hash(
+            self.id_hash_key.as_bytes(),
+            &format!("{}:{message_id}", channel.as_str()),
+        )
+    }
+
     /// A POST to `handoff_notify_url` (when set) announcing a new handoff, delivered and
     /// retried through the outbox like replies, so a team chat or helpdesk can pick it up.
     /// A new conversation's id is filled in when it is stored.

@@ -94,12 +94,19 @@ pub fn handle(
     metrics: &Batch,
     now_ms: i64,
 ) -> Result<Outcome, DbError> {
+    let message_key = inbound
+        .message_id
+        .map(|id| settings.message_key(inbound.channel, id));
+    let message_id = message_key
+        .as_deref()
+        .zip(inbound.message_id)
+        .map(|(key, clear)| store::turn::MessageId { key, clear });
     for _ in 0..ATTEMPTS {
         let context = store::turn::context_migrated(
             db,
             inbound.channel,
             inbound.customer_id,
-            inbound.message_id,
+            message_id,
             now_ms,
         )?;
         if context.processed {
@@ -132,7 +139,7 @@ pub fn handle(
             db,
             &store::turn::Turn {
                 channel: inbound.channel,
-                message_id: inbound.message_id,
+                message_id: message_key.as_deref(),
                 customer_id: inbound.customer_id,
                 business_id: inbound.business_id,
                 customer_name: inbound.customer_name,

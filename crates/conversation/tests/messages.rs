@@ -601,8 +601,14 @@ fn a_text_without_its_analysis_is_an_error_not_a_guess() {
         OPEN,
     );
     assert!(result.is_err());
-    let context =
-        store::turn::context(&db, Channel::Messenger, "PSID-1", Some("m.1"), OPEN).unwrap();
+    let context = store::turn::context(
+        &db,
+        Channel::Messenger,
+        "PSID-1",
+        Some(store::turn::MessageId::plain("m.1")),
+        OPEN,
+    )
+    .unwrap();
     assert!(!context.processed, "nothing was stored");
 }
 

@@ -189,11 +189,16 @@ pub fn erase_customer(
         )?
         .len() as i64;
     db.execute("DELETE FROM outbox WHERE conversation_id = ?", &[id.into()])?;
-    // A web chat visitor's session goes too: their token opens nothing any more.
+    // A web chat visitor's session goes too (their token opens nothing any more), with its
+    // abuse-limit counter.
     if channel == Channel::WebChat {
         db.execute(
             "DELETE FROM web_sessions WHERE customer_id = ?",
             &[customer_id.into()],
+        )?;
+        db.execute(
+            "DELETE FROM rate_limits WHERE key = ?",
+            &[Value::Text(format!("chat:{customer_id}"))],
         )?;
     }
     db.execute(

@@ -56,6 +56,25 @@ pub struct Context {
     pub open_handoff: bool,
 }
 
+/// A platform message id as the dedupe table knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageId<'a> {
+    /// What is stored: the keyed hash of the id (WhatsApp's ids embed the customer's phone
+    /// number).
+    pub key: &'a str,
+    /// The id itself, only looked up: databases written before ids were hashed hold them in
+    /// clear until the dedupe window purges them, and a redelivery of one of those must
+    /// still be recognized.
+    pub clear: &'a str,
+}
+
+impl<'a> MessageId<'a> {
+    /// An id stored as it is (`key` = `clear`).
+    pub fn plain(id: &'a str) -> Self {
+        Self { key: id, clear: id }
+    }
+}
+
 /// Reads the [`Context`] of a message `message_id` from `customer_id` on `channel`.
 ///
 /// # Errors
@@ -66,7 +85,7 @@ pub fn context(
     db: &impl Database,
     channel: Channel,
     customer_id: &str,
-    message_id: Option<&str>,
+    message_id: Option<MessageId<'_>>,
     now_ms: i64,
 ) -> Result<Context, DbError> {
     let rows = db.execute(
@@ -74,7 +93,7 @@ pub fn context(
             "SELECT (SELECT MAX(version) FROM schema_version),
                     (SELECT value FROM settings WHERE key = 'crisis_mode'),
                     (SELECT value FROM settings WHERE key = 'crisis_message'),
-                    EXISTS (SELECT 1 FROM processed_messages WHERE channel = ?1 AND message_id = ?2),
+                    EXISTS (SELECT 1 FROM processed_messages WHERE channel = ?1 AND message_id IN (?2, ?5)),
                     EXISTS (SELECT 1 FROM handoffs h WHERE h.conversation_id = c.id AND h.resolved_ms IS NULL),
                     EXISTS (SELECT 1 FROM outbox WHERE state = 'pending' AND next_attempt_ms <= ?4
                             AND lease_until_ms <= ?4),
@@ -88,9 +107,10 @@ pub fn context(
         ),
         &[
             channel.into(),
-            message_id.into(),
+            message_id.map(|m| m.key).into(),
             customer_id.into(),
             now_ms.into(),
+            message_id.map(|m| m.clear).into(),
         ],
     )?;
     let row = rows
@@ -123,7 +143,7 @@ pub fn context_migrated(
     db: &impl Database,
     channel: Channel,
     customer_id: &str,
-    message_id: Option<&str>,
+    message_id: Option<MessageId<'_>>,
     now_ms: i64,
 ) -> Result<Context, DbError> {
     match context(db, channel, customer_id, message_id, now_ms) {
@@ -174,7 +194,8 @@ pub struct TurnOutbox {
 pub struct Turn<'a> {
     /// Where the message came.
     pub channel: Channel,
-    /// The platform's message id (the dedupe key); `None` where there is none (web chat).
+    /// The keyed hash of the platform's message id (the dedupe key, [`MessageId::key`]);
+    /// `None` where there is none (web chat).
     pub message_id: Option<&'a str>,
     /// The customer on that channel.
     pub customer_id: &'a str,

@@ -171,6 +171,16 @@ impl SignatureChecker {
     }
 }
 
+/// A keyed hash (HMAC-SHA256 in lowercase hex) of an identifier, for storing or naming
+/// something personal (a platform message id, which on WhatsApp embeds the customer's phone
+/// number; a customer id in the audit log) without keeping it: without `key` it can neither
+/// be reversed nor recomputed from a guessed phone number.
+pub fn keyed_hash(key: &[u8], text: &str) -> String {
+    let mut mac = SignatureChecker::new(key).mac;
+    mac.update(text.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
 /// Compares two secrets without an early exit on the first differing byte (the length is
 /// not hidden).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -183,6 +193,30 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyed_hashes_depend_on_the_key_and_hide_the_text() {
+        let hash = keyed_hash(b"key-1", "whatsapp:wamid.HBgLMzYzMDEyMzQ1Njc");
+        assert_eq!(hash.len(), 64);
+        assert!(hash.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(
+            hash,
+            keyed_hash(b"key-1", "whatsapp:wamid.HBgLMzYzMDEyMzQ1Njc")
+        );
+        assert_ne!(
+            hash,
+            keyed_hash(b"key-2", "whatsapp:wamid.HBgLMzYzMDEyMzQ1Njc")
+        );
+        assert_ne!(
+            hash,
+            keyed_hash(b"key-1", "messenger:wamid.HBgLMzYzMDEyMzQ1Njc")
+        );
+        // RFC 4231 test case 2.
+        assert_eq!(
+            keyed_hash(b"Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
 
     #[test]
     fn subscription_table() {

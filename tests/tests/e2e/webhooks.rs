@@ -127,42 +127,49 @@ fn unknown_paths_are_404_and_oversized_bodies_413() {
     assert_eq!(reply.status, 403, "{}", reply.body);
 }
 
-/// An empty app secret would make an HMAC keyed with "" pass for anyone: the local host
-/// refuses to start with it; a runtime that starts anyway (Spin does) gets 500s from the
-/// components, which store and answer nothing.
+/// An empty app secret would make an HMAC keyed with "" pass for anyone, and an empty
+/// `id_hash_key` would make the stored hashes of message ids recomputable from a guessed
+/// phone number: the local host refuses to start with either; a runtime that starts anyway
+/// (Spin does) gets 500s from the components, which store and answer nothing.
 fn an_empty_app_secret_is_refused_never_used() {
-    let graph = e2e::FakeGraph::start();
-    let started = App::try_start_with_graph_and(
-        &graph,
-        vec![("SPIN_VARIABLE_META_APP_SECRET", String::new())],
-    );
-    let app = match started {
-        Err(log) => {
-            assert!(log.contains("meta_app_secret"), "{log}");
-            return;
-        }
-        Ok(app) => app,
-    };
-    let body = r#"{"object":"page","entry":[{"id":"1","time":1,"messaging":[{"sender":{"id":"7"},"recipient":{"id":"1"},"timestamp":1,"message":{"mid":"m.empty","text":"hello"}}]}]}"#;
-    let signature = webhook::SignatureChecker::new(b"").sign(body.as_bytes());
-    let reply = post(
-        &app.url("/webhooks/messenger"),
-        &[("x-hub-signature-256", &signature)],
-        body.as_bytes(),
-    );
-    assert_eq!(reply.status, 500, "{}", reply.body);
-    assert!(
-        reply.body.contains("meta_app_secret is empty"),
-        "{}",
-        reply.body
-    );
-    assert!(
-        app.log().contains("meta_app_secret is empty"),
-        "a clear log line: {}",
-        app.log()
-    );
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(graph.requests().is_empty(), "nothing answered");
+    for variable in ["meta_app_secret", "id_hash_key"] {
+        let graph = e2e::FakeGraph::start();
+        let started = App::try_start_with_graph_and(
+            &graph,
+            vec![(
+                match variable {
+                    "meta_app_secret" => "SPIN_VARIABLE_META_APP_SECRET",
+                    _ => "SPIN_VARIABLE_ID_HASH_KEY",
+                },
+                String::new(),
+            )],
+        );
+        let app = match started {
+            Err(log) => {
+                assert!(log.contains(variable), "{log}");
+                continue;
+            }
+            Ok(app) => app,
+        };
+        let body = r#"{"object":"page","entry":[{"id":"1","time":1,"messaging":[{"sender":{"id":"7"},"recipient":{"id":"1"},"timestamp":1,"message":{"mid":"m.empty","text":"hello"}}]}]}"#;
+        let signature =
+            webhook::SignatureChecker::new(app.app_secret.as_bytes()).sign(body.as_bytes());
+        let reply = post(
+            &app.url("/webhooks/messenger"),
+            &[("x-hub-signature-256", &signature)],
+            body.as_bytes(),
+        );
+        let message = format!("{variable} is empty");
+        assert_eq!(reply.status, 500, "{variable}: {}", reply.body);
+        assert!(reply.body.contains(&message), "{}", reply.body);
+        assert!(
+            app.log().contains(&message),
+            "a clear log line: {}",
+            app.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(graph.requests().is_empty(), "{variable}: nothing answered");
+    }
 }
 
 e2e::tests! {
