@@ -2,18 +2,13 @@
 //! transfer, resolve, and the KPIs.
 
 use crate::auth::Caller;
-use crate::{Answer, database_error, parse_body, parsed_param, query_param, refused, views};
+use crate::{Answer, bad_request, database_error, parsed_param, query_param, refused, views};
 use component_shell::bot::{self, SpinDb};
 use component_shell::delivery;
 use component_shell::{json, json_error};
-use conversation::desk::{self, TransferTo};
+use conversation::desk;
+use conversation::requests;
 use spin_sdk::http::Response;
-
-/// The longest agent message (Messenger's text limit).
-const MAX_MESSAGE_CHARS: usize = 2000;
-
-/// The longest agent name.
-const MAX_NAME_CHARS: usize = 80;
 
 /// A conversation id from the path (404 when it is not one).
 fn conversation_id(segment: &str) -> Result<i64, Response> {
@@ -31,25 +26,14 @@ pub fn list_agents(db: &SpinDb) -> Answer {
 }
 
 pub fn create_agent(db: &SpinDb, body: &[u8]) -> Answer {
-    #[derive(serde::Deserialize)]
-    struct NewAgent {
-        name: String,
-    }
-    let request: NewAgent = parse_body(body, r#"{"name": "..."}"#)?;
-    let name = request.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        return Err(json_error(
-            400,
-            &format!("name must be 1 to {MAX_NAME_CHARS} characters"),
-        ));
-    }
+    let name = requests::agent_name(body).map_err(bad_request)?;
     let mut random = [0u8; 32];
     getrandom::fill(&mut random).map_err(|e| {
         eprintln!("desk: no randomness: {e}");
         json_error(500, "cannot create a token")
     })?;
     let token = agents::new_token(&random);
-    let agent = store::desk::create_agent(db, name, &agents::token_hash(&token), bot::now_ms())
+    let agent = store::desk::create_agent(db, &name, &agents::token_hash(&token), bot::now_ms())
         .map_err(|e| database_error(&e))?;
     let mut body = views::agent(&agent);
     // Shown this once; only its hash is stored.
@@ -106,24 +90,10 @@ pub fn claim(db: &SpinDb, id: &str, caller: &Caller) -> Answer {
 
 /// An agent's message to the customer: stored, queued, and sent right away.
 pub async fn reply(db: &SpinDb, id: &str, caller: &Caller, body: &[u8]) -> Answer {
-    #[derive(serde::Deserialize)]
-    struct Message {
-        text: String,
-    }
     let id = conversation_id(id)?;
-    let request: Message = parse_body(body, r#"{"text": "..."}"#)?;
-    let text = request.text.trim();
-    if text.is_empty() {
-        return Err(json_error(400, "text is empty"));
-    }
-    if text.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(json_error(
-            413,
-            &format!("text longer than {MAX_MESSAGE_CHARS} characters"),
-        ));
-    }
+    let text = requests::agent_message(body).map_err(bad_request)?;
     let (shop, settings) = (bot::shop_or_500()?, bot::settings()?);
-    let sent = desk::reply(db, shop, id, &caller.actor, text, bot::now_ms()).map_err(refused)?;
+    let sent = desk::reply(db, shop, id, &caller.actor, &text, bot::now_ms()).map_err(refused)?;
     let run = delivery::deliver_due(db, &settings).await;
     Ok(json(
         201,
@@ -137,29 +107,8 @@ pub async fn reply(db: &SpinDb, id: &str, caller: &Caller, body: &[u8]) -> Answe
 }
 
 pub fn transfer(db: &SpinDb, id: &str, caller: &Caller, body: &[u8]) -> Answer {
-    #[derive(serde::Deserialize)]
-    struct Transfer {
-        agent_id: Option<serde_json::Value>,
-        #[serde(default)]
-        queue: bool,
-    }
     let id = conversation_id(id)?;
-    let request: Transfer = parse_body(body, r#"{"agent_id": <id>} or {"queue": true}"#)?;
-    let to = match (&request.agent_id, request.queue) {
-        (None, true) => TransferTo::Queue,
-        (Some(agent), false) => TransferTo::Agent(
-            agent
-                .as_i64()
-                .or_else(|| agent.as_str().and_then(|s| s.parse().ok()))
-                .ok_or_else(|| json_error(400, "agent_id must be an agent's id"))?,
-        ),
-        _ => {
-            return Err(json_error(
-                400,
-                r#"give exactly one of {"agent_id": <id>} or {"queue": true}"#,
-            ));
-        }
-    };
+    let to = requests::transfer(body).map_err(bad_request)?;
     let holder = desk::transfer(db, id, &caller.actor, to, bot::now_ms()).map_err(refused)?;
     Ok(json(
         200,
@@ -173,15 +122,10 @@ pub fn transfer(db: &SpinDb, id: &str, caller: &Caller, body: &[u8]) -> Answer {
 
 /// Resolves the conversation; the customer is asked for a rating right away.
 pub async fn resolve(db: &SpinDb, id: &str, caller: &Caller, body: &[u8]) -> Answer {
-    #[derive(serde::Deserialize)]
-    struct Resolve {
-        note: Option<String>,
-    }
     let id = conversation_id(id)?;
-    let request: Resolve = parse_body(body, r#"{"note"?: "..."}"#)?;
+    let note = requests::resolve_note(body).map_err(bad_request)?;
     let (shop, settings) = (bot::shop_or_500()?, bot::settings()?);
-    let note = request.note.as_deref();
-    desk::resolve(db, shop, id, &caller.actor, note, bot::now_ms()).map_err(refused)?;
+    desk::resolve(db, shop, id, &caller.actor, note.as_deref(), bot::now_ms()).map_err(refused)?;
     delivery::deliver_due(db, &settings).await;
     Ok(json(
         200,

@@ -167,15 +167,9 @@ fn refused(e: conversation::desk::Error) -> Response {
     }
 }
 
-/// A JSON body (an empty body reads as `{}`).
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, Response> {
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
-        b"{}".as_slice()
-    } else {
-        body
-    };
-    serde_json::from_slice(body)
-        .map_err(|e| json_error(400, &format!("invalid JSON body: {e}; expected {expected}")))
+/// A request body refused by its parser ([`conversation::requests`]).
+fn bad_request(e: conversation::requests::BadRequest) -> Response {
+    json_error(e.status, &e.message)
 }
 
 /// A query parameter (empty counts as absent).

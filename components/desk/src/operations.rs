@@ -2,10 +2,10 @@
 //! log, Prometheus metrics, the outbox, and the scheduled maintenance.
 
 use crate::auth::Caller;
-use crate::{Answer, database_error, parse_body, refused, views};
+use crate::{Answer, bad_request, database_error, refused, views};
 use component_shell::bot::{self, SpinDb};
 use component_shell::{delivery, json, json_error, variable};
-use conversation::desk::{self, CrisisMode};
+use conversation::desk;
 use spin_sdk::http::Response;
 use vocab::Channel;
 
@@ -26,34 +26,7 @@ pub fn crisis(db: &SpinDb) -> Answer {
 }
 
 pub fn set_crisis(db: &SpinDb, caller: &Caller, body: &[u8]) -> Answer {
-    #[derive(serde::Deserialize)]
-    struct Crisis {
-        mode: String,
-        message: Option<serde_json::Value>,
-    }
-    let request: Crisis = parse_body(
-        body,
-        r#"{"mode": "normal" | "handoff" | "holding", "message"?: "..." or {"en", "hu", "pl"}}"#,
-    )?;
-    let mode = CrisisMode::parse(&request.mode).map_err(|e| json_error(400, &e.to_string()))?;
-    let message = match &request.message {
-        Some(serde_json::Value::String(text)) if !text.trim().is_empty() => Some(text.clone()),
-        Some(serde_json::Value::Object(map))
-            if map
-                .get("en")
-                .and_then(|v| v.as_str())
-                .is_some_and(|t| !t.trim().is_empty()) =>
-        {
-            Some(serde_json::Value::Object(map.clone()).to_string())
-        }
-        None => None,
-        _ => {
-            return Err(json_error(
-                400,
-                r#"message must be a text or {"en": ..., "hu": ..., "pl": ...} with at least "en""#,
-            ));
-        }
-    };
+    let (mode, message) = conversation::requests::crisis(body).map_err(bad_request)?;
     desk::set_crisis(db, &caller.actor, mode, message.as_deref(), bot::now_ms())
         .map_err(refused)?;
     crisis(db)
@@ -270,14 +243,9 @@ pub async fn deliver(db: &SpinDb) -> Answer {
 /// Queues failed replies again (all, or `{"ids": [...]}`), after the operator fixed what made
 /// them fail (an expired token, a wrong recipient); they go out with the next delivery run.
 pub fn requeue(db: &SpinDb, body: &[u8]) -> Answer {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Requeue {
-        ids: Option<Vec<i64>>,
-    }
-    let request: Requeue = parse_body(body, r#"{} or {"ids": [<outbox row id>, ...]}"#)?;
-    let requeued = store::requeue_failed(db, request.ids.as_deref(), bot::now_ms())
-        .map_err(|e| database_error(&e))?;
+    let ids = conversation::requests::requeue(body).map_err(bad_request)?;
+    let requeued =
+        store::requeue_failed(db, ids.as_deref(), bot::now_ms()).map_err(|e| database_error(&e))?;
     let mut body = outbox_body(db)?;
     body["requeued"] = requeued.into();
     Ok(json(200, &body))

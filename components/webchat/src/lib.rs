@@ -7,24 +7,8 @@ mod session;
 
 use component_shell::bot::{self, SpinDb};
 use component_shell::{json, json_error};
-use serde::Deserialize;
 use spin_sdk::http::{Method, Response};
 use spin_sdk::http_component;
-
-/// The longest message accepted, in characters.
-const MAX_TEXT_CHARS: usize = 4000;
-
-/// The longest option payload accepted (ours are `FAQ:<intent>`, `CSAT:<n>`, `HUMAN`).
-const MAX_PAYLOAD_BYTES: usize = 100;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChatRequest {
-    conversation_id: Option<String>,
-    text: String,
-    /// The payload of an option the customer picked (`text` is then its title).
-    payload: Option<String>,
-}
 
 /// The Spin entry point. The SDK's export macro expands to `unsafe` ABI glue; our own code
 /// is not (the workspace denies `unsafe_code`).
@@ -155,23 +139,10 @@ fn since(token: Option<&str>, address: &str, query: &str) -> Response {
 type Answered = (Response, Option<(SpinDb, bot::Settings)>);
 
 fn chat(token: Option<&str>, address: &str, body: &[u8], started: std::time::Instant) -> Answered {
-    let request: ChatRequest = match serde_json::from_slice(body) {
-        Ok(r) => r,
-        Err(e) => {
-            return (
-                json_error(
-                    400,
-                    &format!(
-                        "invalid request: {e}; expected {{\"text\", \"conversation_id\"?, \"payload\"?}}"
-                    ),
-                ),
-                None,
-            );
-        }
+    let request = match conversation::requests::chat_message(body) {
+        Ok(request) => request,
+        Err(e) => return (json_error(e.status, &e.message), None),
     };
-    if let Err(response) = check(&request) {
-        return (response, None);
-    }
     let ready = bot::shop_or_500().and_then(|shop| Ok((shop, bot::settings()?, bot::open_db()?)));
     let (shop, settings, db) = match ready {
         Ok(ready) => ready,
@@ -215,30 +186,6 @@ fn chat(token: Option<&str>, address: &str, body: &[u8], started: std::time::Ins
     }
 }
 
-/// The request's fields within their limits.
-fn check(request: &ChatRequest) -> Result<(), Response> {
-    if request.text.trim().is_empty() {
-        return Err(json_error(400, "text is empty"));
-    }
-    if request.text.chars().count() > MAX_TEXT_CHARS {
-        return Err(json_error(
-            413,
-            &format!("text longer than {MAX_TEXT_CHARS} characters"),
-        ));
-    }
-    if request
-        .payload
-        .as_ref()
-        .is_some_and(|p| p.is_empty() || p.len() > MAX_PAYLOAD_BYTES)
-    {
-        return Err(json_error(
-            400,
-            &format!("payload must be 1 to {MAX_PAYLOAD_BYTES} bytes"),
-        ));
-    }
-    Ok(())
-}
-
 /// One web chat message, decided and stored by the conversation core; the answer reports
 /// what the write returned, so it is never lost after the message was stored. A handoff's
 /// notification is queued for any sender (delivered after the answer).
@@ -246,24 +193,13 @@ fn converse(
     db: &SpinDb,
     shop: &'static replies::Shop,
     settings: &bot::Settings,
-    request: &ChatRequest,
+    request: &conversation::requests::ChatMessage,
     customer_id: &str,
     started: std::time::Instant,
 ) -> Result<Result<serde_json::Value, Response>, store::DbError> {
-    let claimed_conversation = match request.conversation_id.as_deref().map(str::parse::<i64>) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => return Ok(Err(json_error(400, "conversation_id must be a number"))),
-    };
-    let kind = match &request.payload {
-        Some(payload) => meta::EventKind::Payload {
-            payload: payload.clone(),
-            title: Some(request.text.clone()),
-        },
-        None => meta::EventKind::Text(request.text.clone()),
-    };
+    let kind = &request.kind;
     let mut metrics = store::metrics::Batch::default();
-    let analysis = match bot::analyze_event(&kind, &mut metrics) {
+    let analysis = match bot::analyze_event(kind, &mut metrics) {
         Ok(analysis) => analysis,
         Err(e) => return Err(store::DbError::new(format!("the NLU failed: {e}"))),
     };
@@ -281,8 +217,8 @@ fn converse(
         business_id: "web",
         customer_name: None,
         customer_ms: now,
-        kind: &kind,
-        claimed_conversation,
+        kind,
+        claimed_conversation: request.conversation_id,
     };
     let outcome = conversation::message::handle(
         db,

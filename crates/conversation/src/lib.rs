@@ -33,6 +33,7 @@ pub mod delivery;
 pub mod desk;
 pub mod limits;
 pub mod message;
+pub mod requests;
 pub mod webchat;
 
 use store::{Conversation, DbError, NewOutbox};
