@@ -1,5 +1,6 @@
 //! The JSON bodies the web chat and the desk accept, parsed and checked without Spin (the
-//! components answer [`BadRequest`] as it is). Every parser takes the raw body: invalid UTF-8,
+//! components answer [`BadRequest`] as it is). Unknown fields are refused (a misspelt
+//! `"notes"` is an error, not a silently empty note). Every parser takes the raw body: invalid UTF-8,
 //! NUL bytes, deep nesting or huge arrays are a [`BadRequest`], never a panic (fuzzed in
 //! `fuzz/`).
 
@@ -63,7 +64,13 @@ fn json<T: DeserializeOwned>(
     } else {
         body
     };
-    serde_json::from_slice(body)
+    // All of it UTF-8: serde_json checks only the strings it keeps.
+    let text = std::str::from_utf8(body).map_err(|e| {
+        BadRequest::new(format!(
+            "invalid JSON body: not UTF-8 ({e}); expected {expected}"
+        ))
+    })?;
+    serde_json::from_str(text)
         .map_err(|e| BadRequest::new(format!("invalid JSON body: {e}; expected {expected}")))
 }
 
@@ -141,6 +148,7 @@ pub fn chat_message(body: &[u8]) -> Result<ChatMessage, BadRequest> {
 /// [`BadRequest`]: not that object, or a name that is empty or over [`MAX_NAME_CHARS`].
 pub fn agent_name(body: &[u8]) -> Result<String, BadRequest> {
     #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct NewAgent {
         name: String,
     }
@@ -162,6 +170,7 @@ pub fn agent_name(body: &[u8]) -> Result<String, BadRequest> {
 /// [`MAX_AGENT_MESSAGE_CHARS`] (413).
 pub fn agent_message(body: &[u8]) -> Result<String, BadRequest> {
     #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Message {
         text: String,
     }
@@ -177,6 +186,7 @@ pub fn agent_message(body: &[u8]) -> Result<String, BadRequest> {
 /// [`BadRequest`]: not exactly one of the two, or an agent id that is not a number.
 pub fn transfer(body: &[u8]) -> Result<TransferTo, BadRequest> {
     #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Transfer {
         agent_id: Option<serde_json::Value>,
         #[serde(default)]
@@ -203,6 +213,7 @@ pub fn transfer(body: &[u8]) -> Result<TransferTo, BadRequest> {
 /// [`BadRequest`]: not that object.
 pub fn resolve_note(body: &[u8]) -> Result<Option<String>, BadRequest> {
     #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Resolve {
         note: Option<String>,
     }
@@ -218,6 +229,7 @@ pub fn resolve_note(body: &[u8]) -> Result<Option<String>, BadRequest> {
 /// [`BadRequest`]: not that object, an unknown mode, or a message of another shape.
 pub fn crisis(body: &[u8]) -> Result<(CrisisMode, Option<String>), BadRequest> {
     #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
     struct Crisis {
         mode: String,
         message: Option<serde_json::Value>,
@@ -308,5 +320,6 @@ mod tests {
         assert!(crisis(br#"{"mode":"holding","message":{"hu":"x"}}"#).is_err());
         assert_eq!(requeue(br#"{"ids":[1,2]}"#).unwrap(), Some(vec![1, 2]));
         assert!(requeue(br#"{"id":[1]}"#).is_err());
+        assert!(resolve_note(br#"{"notes":"typo"}"#).is_err());
     }
 }

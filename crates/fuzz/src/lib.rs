@@ -42,12 +42,12 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "messenger",
         seeds: || bytes(seeds::MESSENGER),
-        check: |input| webhook_events(meta::parse_messenger(input), "messenger"),
+        check: |input| webhook_events(input, meta::parse_messenger(input), "messenger"),
     },
     Target {
         name: "whatsapp",
         seeds: || bytes(seeds::WHATSAPP),
-        check: |input| webhook_events(meta::parse_whatsapp(input), "whatsapp"),
+        check: |input| webhook_events(input, meta::parse_whatsapp(input), "whatsapp"),
     },
     Target {
         name: "handshake",
@@ -89,12 +89,16 @@ pub const TARGETS: &[Target] = &[
 /// A webhook parser's events: of its channel, with a message id and a customer (an empty id
 /// would make every such message a redelivery of the first, or answer nobody).
 fn webhook_events(
+    input: &[u8],
     parsed: Result<Vec<meta::InboundEvent>, meta::ParseError>,
     channel: &str,
 ) -> Result<(), String> {
     let Ok(events) = parsed else {
         return Ok(());
     };
+    if std::str::from_utf8(input).is_err() {
+        return Err("a body that is not UTF-8 was accepted".into());
+    }
     for event in &events {
         if event.channel.as_str() != channel {
             return Err(format!("a {channel} event on {}", event.channel.as_str()));
@@ -132,6 +136,9 @@ fn webchat(input: &[u8]) -> Result<(), String> {
     match requests::chat_message(input) {
         Err(e) if e.status == 400 || e.status == 413 => Ok(()),
         Err(e) => Err(format!("status {}", e.status)),
+        Ok(_) if std::str::from_utf8(input).is_err() => {
+            Err("a body that is not UTF-8 was accepted".into())
+        }
         Ok(message) => {
             let text = match &message.kind {
                 meta::EventKind::Text(text) => text,
@@ -176,8 +183,12 @@ fn desk(input: &[u8]) -> Result<(), String> {
     if let Err(e) = requests::transfer(input) {
         status(e)?;
     }
-    if let Err(e) = requests::resolve_note(input) {
-        status(e)?;
+    match requests::resolve_note(input) {
+        Ok(_) if std::str::from_utf8(input).is_err() => {
+            return Err("a body that is not UTF-8 was accepted".into());
+        }
+        Ok(_) => {}
+        Err(e) => status(e)?,
     }
     match requests::crisis(input) {
         Ok((_, Some(message))) if message.trim().is_empty() => {

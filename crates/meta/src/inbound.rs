@@ -121,14 +121,22 @@ struct MessengerPostback {
     payload: Option<String>,
 }
 
+/// A webhook body's envelope. The whole body must be UTF-8 (JSON is; serde_json checks only
+/// the strings it keeps, so invalid bytes in a field we ignore would pass unnoticed).
+fn envelope<T: serde::de::DeserializeOwned>(body: &[u8], channel: &str) -> Result<T, ParseError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ParseError::new(format!("malformed {channel} payload: not UTF-8 ({e})")))?;
+    serde_json::from_str(text)
+        .map_err(|e| ParseError::new(format!("malformed {channel} payload: {e}")))
+}
+
 /// Parses a Messenger webhook body (`object: "page"`).
 ///
 /// # Errors
 ///
 /// Not JSON, not an object of the expected shape, or another `object` type.
 pub fn parse_messenger(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
-    let envelope: Envelope<MessengerEntry> = serde_json::from_slice(body)
-        .map_err(|e| ParseError::new(format!("malformed Messenger payload: {e}")))?;
+    let envelope: Envelope<MessengerEntry> = envelope(body, "Messenger")?;
     if envelope.object != "page" {
         return Err(ParseError::new(format!(
             "expected object \"page\", got {:?}",
@@ -141,11 +149,17 @@ pub fn parse_messenger(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
             let (Some(sender), Some(recipient)) = (event.sender, event.recipient) else {
                 continue;
             };
+            // An empty id names nobody (found by fuzzing): such an event is not answerable.
+            if sender.id.is_empty() {
+                continue;
+            }
             let (message_id, kind) = if let Some(message) = event.message {
                 if message.is_echo {
                     continue;
                 }
-                let Some(mid) = message.mid else { continue };
+                let Some(mid) = message.mid.filter(|mid| !mid.is_empty()) else {
+                    continue;
+                };
                 let kind = if let Some(quick) = message.quick_reply {
                     EventKind::Payload {
                         payload: quick.payload,
@@ -168,9 +182,12 @@ pub fn parse_messenger(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
                     continue;
                 };
                 // Postbacks from the persistent menu may lack a mid; derive a stable one.
-                let mid = postback.mid.unwrap_or_else(|| {
-                    format!("postback:{}:{}:{payload}", sender.id, event.timestamp)
-                });
+                let mid = postback
+                    .mid
+                    .filter(|mid| !mid.is_empty())
+                    .unwrap_or_else(|| {
+                        format!("postback:{}:{}:{payload}", sender.id, event.timestamp)
+                    });
                 (
                     mid,
                     EventKind::Payload {
@@ -187,6 +204,9 @@ pub fn parse_messenger(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
             } else {
                 recipient.id
             };
+            if business_id.is_empty() {
+                continue;
+            }
             events.push(InboundEvent {
                 channel: Channel::Messenger,
                 message_id,
@@ -280,8 +300,7 @@ struct WhatsAppButton {
 ///
 /// Not JSON, not an object of the expected shape, or another `object` type.
 pub fn parse_whatsapp(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
-    let envelope: Envelope<WhatsAppEntry> = serde_json::from_slice(body)
-        .map_err(|e| ParseError::new(format!("malformed WhatsApp payload: {e}")))?;
+    let envelope: Envelope<WhatsAppEntry> = envelope(body, "WhatsApp")?;
     if envelope.object != "whatsapp_business_account" {
         return Err(ParseError::new(format!(
             "expected object \"whatsapp_business_account\", got {:?}",
@@ -292,10 +311,14 @@ pub fn parse_whatsapp(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
     for change in envelope.entry.into_iter().flat_map(|e| e.changes) {
         // `statuses` (sent/delivered/read) carry nothing to answer and are not read.
         let Some(value) = change.value else { continue };
-        let Some(metadata) = value.metadata else {
+        let Some(metadata) = value.metadata.filter(|m| !m.phone_number_id.is_empty()) else {
             continue;
         };
         for message in value.messages {
+            // An empty id names nobody (found by fuzzing): such a message is not answerable.
+            if message.from.is_empty() || message.id.is_empty() {
+                continue;
+            }
             let name = value
                 .contacts
                 .iter()
@@ -358,6 +381,23 @@ mod tests {
 
     fn messenger(events: &str) -> String {
         format!(r#"{{"object":"page","entry":[{{"id":"PAGE","time":1,"messaging":[{events}]}}]}}"#)
+    }
+
+    #[test]
+    fn events_with_empty_ids_are_skipped_and_bodies_must_be_utf8() {
+        let empty_sender = r#"{"object":"page","entry":[{"id":"PAGE","time":1,"messaging":[{"sender":{"id":""},"recipient":{"id":"PAGE"},"timestamp":7,"message":{"mid":"m.7","text":"hi"}},{"sender":{"id":"A"},"recipient":{"id":"PAGE"},"timestamp":8,"message":{"mid":"","text":"hi"}},{"sender":{"id":"A"},"recipient":{"id":""},"timestamp":9,"message":{"mid":"m.9","text":"hi"}}]}]}"#;
+        // An empty recipient falls back to the entry's page id; empty sender or mid: skipped.
+        let kept: Vec<(String, String)> = parse_messenger(empty_sender.as_bytes())
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.message_id, e.business_id))
+            .collect();
+        assert_eq!(kept, vec![("m.9".to_string(), "PAGE".to_string())]);
+        let empty_from = r#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"PN"},"messages":[{"from":"","id":"wamid.1","timestamp":"1","type":"text","text":{"body":"hi"}},{"from":"3630","id":"","timestamp":"1","type":"text","text":{"body":"hi"}}]}},{"field":"messages","value":{"metadata":{"phone_number_id":""},"messages":[{"from":"3630","id":"wamid.2","timestamp":"1","type":"text","text":{"body":"hi"}}]}}]}]}"#;
+        assert_eq!(parse_whatsapp(empty_from.as_bytes()).unwrap(), vec![]);
+        // Invalid UTF-8 in a field the parser ignores is still a malformed body.
+        let ignored = b"{\"object\":\"page\",\"entry\":[],\"x\":\"\xff\"}";
+        assert!(parse_messenger(ignored).is_err());
     }
 
     #[test]

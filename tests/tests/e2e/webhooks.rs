@@ -172,6 +172,79 @@ fn an_empty_app_secret_is_refused_never_used() {
     }
 }
 
+/// Every parser of a request body, sent what breaks parsers: JSON nested 5,000 deep, arrays
+/// of 10^5 elements, invalid UTF-8 and raw NUL bytes. Each is a 400 with an error, never a
+/// 500 or a trap, and the app answers normally after all of them.
+fn hostile_bodies_are_400_never_a_trap() {
+    let app = App::start();
+    let zeros = vec!["0"; 100_000].join(",");
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "nested arrays",
+            [b"[".repeat(5_000), b"]".repeat(5_000)].concat(),
+        ),
+        (
+            "nested objects",
+            [
+                b"{\"entry\":".repeat(5_000),
+                b"1".to_vec(),
+                b"}".repeat(5_000),
+            ]
+            .concat(),
+        ),
+        (
+            "10^5 entries",
+            format!(r#"{{"object":"page","entry":[{zeros}]}}"#).into_bytes(),
+        ),
+        (
+            "10^5 WhatsApp entries",
+            format!(r#"{{"object":"whatsapp_business_account","entry":[{zeros}]}}"#).into_bytes(),
+        ),
+        (
+            "10^5 ids",
+            format!(r#"{{"text":"hi","ids":[{zeros}]}}"#).into_bytes(),
+        ),
+        (
+            "invalid UTF-8",
+            b"{\"text\":\"\xff\xfe\",\"object\":\"page\"}".to_vec(),
+        ),
+        ("raw NUL", b"{\"text\":\"a\0b\",\"name\":\"\0\"}".to_vec()),
+        ("only NUL", b"\0\0\0\0".to_vec()),
+    ];
+    let admin = format!("Bearer {}", app.admin_token);
+    for (what, body) in &bodies {
+        let signature = webhook::SignatureChecker::new(app.app_secret.as_bytes()).sign(body);
+        let signed = [("x-hub-signature-256", signature.as_str())];
+        let authorized = [("authorization", admin.as_str())];
+        let routes: [(&str, &[(&str, &str)]); 9] = [
+            ("/webhooks/messenger", &signed),
+            ("/webhooks/whatsapp", &signed),
+            ("/api/chat", &[]),
+            ("/api/desk/agents", &authorized),
+            ("/api/desk/crisis", &authorized),
+            ("/api/desk/outbox/requeue", &authorized),
+            ("/api/desk/conversations/1/messages", &authorized),
+            ("/api/desk/conversations/1/transfer", &authorized),
+            ("/api/desk/conversations/1/resolve", &authorized),
+        ];
+        for (path, headers) in routes {
+            let reply = post(&app.url(path), headers, body);
+            assert_eq!(reply.status, 400, "{what} to {path}: {}", reply.body);
+            assert!(
+                reply.json()["error"].is_string(),
+                "{what} to {path}: a JSON error: {}",
+                reply.body
+            );
+        }
+    }
+    // Still serving: a valid signed event is accepted.
+    let ok = app.post_signed(
+        "/webhooks/messenger",
+        &e2e::messenger_text("PSID-hostile", "m.hostile.1", "hello"),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+}
+
 e2e::tests! {
     own_app: [
         an_empty_app_secret_is_refused_never_used,
@@ -181,5 +254,6 @@ e2e::tests! {
         posts_need_a_valid_signature,
         the_desk_needs_a_token_and_serves_its_inbox_page,
         unknown_paths_are_404_and_oversized_bodies_413,
+        hostile_bodies_are_400_never_a_trap,
     ],
 }
