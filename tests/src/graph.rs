@@ -15,15 +15,19 @@ pub struct GraphRequest {
     pub body: serde_json::Value,
     /// When it arrived.
     pub received: std::time::Instant,
+    /// The status it was answered with.
+    pub status: u16,
 }
 
-/// A local stand-in for the Graph API: records every request and answers with the statuses
-/// queued by [`FakeGraph::fail_next`] (then 200 `{"message_id": ...}`).
+/// A local stand-in for the Graph API: records every request and answers with the status set
+/// by [`FakeGraph::set_down`], else the statuses queued by [`FakeGraph::fail_next`], else 200
+/// `{"message_id": ...}`.
 pub struct FakeGraph {
     /// `http://127.0.0.1:<port>`.
     pub base_url: String,
     requests: std::sync::Arc<std::sync::Mutex<Vec<GraphRequest>>>,
     failures: std::sync::Arc<std::sync::Mutex<Vec<u16>>>,
+    down: std::sync::Arc<std::sync::Mutex<Option<u16>>>,
     delay: std::sync::Arc<std::sync::Mutex<Duration>>,
     responded: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -37,11 +41,13 @@ impl FakeGraph {
         let failures = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u16>::new()));
         let delay = std::sync::Arc::new(std::sync::Mutex::new(Duration::ZERO));
         let responded = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (seen, queued, slow, answered) = (
+        let down = std::sync::Arc::new(std::sync::Mutex::new(None::<u16>));
+        let (seen, queued, slow, answered, outage) = (
             requests.clone(),
             failures.clone(),
             delay.clone(),
             responded.clone(),
+            down.clone(),
         );
         std::thread::spawn(move || {
             for mut request in server.incoming_requests() {
@@ -55,6 +61,14 @@ impl FakeGraph {
                     .iter()
                     .find(|h| h.field.equiv("authorization"))
                     .map(|h| h.value.to_string());
+                let status = {
+                    let mut queued = queued.lock().unwrap_or_else(|e| e.into_inner());
+                    match *outage.lock().unwrap_or_else(|e| e.into_inner()) {
+                        Some(status) => status,
+                        None if queued.is_empty() => 200,
+                        None => queued.remove(0),
+                    }
+                };
                 seen.lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push(GraphRequest {
@@ -63,15 +77,8 @@ impl FakeGraph {
                         authorization,
                         body: serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
                         received,
+                        status,
                     });
-                let status = {
-                    let mut queued = queued.lock().unwrap_or_else(|e| e.into_inner());
-                    if queued.is_empty() {
-                        200
-                    } else {
-                        queued.remove(0)
-                    }
-                };
                 let reply = if status == 200 {
                     r#"{"message_id":"mid.fake"}"#
                 } else {
@@ -86,9 +93,28 @@ impl FakeGraph {
             base_url,
             requests,
             failures,
+            down,
             delay,
             responded,
         }
+    }
+
+    /// Answers every request with `status` (an outage) until set back to `None`.
+    pub fn set_down(&self, status: Option<u16>) {
+        *self.down.lock().unwrap_or_else(|e| e.into_inner()) = status;
+    }
+
+    /// The Messenger recipients of the requests answered 200 (what reached customers),
+    /// sorted.
+    pub fn delivered_recipients(&self) -> Vec<String> {
+        let mut recipients: Vec<String> = self
+            .requests()
+            .iter()
+            .filter(|r| r.status == 200)
+            .filter_map(|r| r.body["recipient"]["id"].as_str().map(str::to_string))
+            .collect();
+        recipients.sort();
+        recipients
     }
 
     /// How many requests have been answered so far.

@@ -91,18 +91,22 @@ pub(crate) fn agent() -> ureq::Agent {
 }
 
 pub(crate) fn finish(result: Result<ureq::Response, ureq::Error>) -> Reply {
+    try_finish(result).unwrap_or_else(|e| panic!("request failed: {e}"))
+}
+
+fn try_finish(result: Result<ureq::Response, ureq::Error>) -> Result<Reply, ureq::Error> {
     match result {
         Ok(response) | Err(ureq::Error::Status(_, response)) => {
             let status = response.status();
             let retry_after = response.header("retry-after").map(str::to_string);
             let body = response.into_string().unwrap_or_default();
-            Reply {
+            Ok(Reply {
                 status,
                 body,
                 retry_after,
-            }
+            })
         }
-        Err(e) => panic!("request failed: {e}"),
+        Err(e) => Err(e),
     }
 }
 
@@ -113,11 +117,20 @@ pub fn get(url: &str) -> Reply {
 
 /// `POST url` with a body and headers.
 pub fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    try_post(url, headers, body).unwrap_or_else(|e| panic!("request failed: {e}"))
+}
+
+/// As [`post`], with a failed connection (a server that died or is not there) as an error.
+///
+/// # Errors
+///
+/// The transport error.
+pub fn try_post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply, String> {
     let mut request = agent().post(url);
     for (name, value) in headers {
         request = request.set(name, value);
     }
-    finish(request.send_bytes(body))
+    try_finish(request.send_bytes(body)).map_err(|e| e.to_string())
 }
 
 /// Waits, if needed, until the clock minute has at least 20 s left: tests of per-minute

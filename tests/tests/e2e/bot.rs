@@ -588,6 +588,142 @@ fn two_hundred_concurrent_webhooks_are_answered_exactly_once_without_an_error() 
     );
 }
 
+/// A crash (SIGKILL) in the middle of 200 concurrent webhooks: the app restarts on the same
+/// database, Meta redelivers every webhook that got no 200 (and, as it may, those that did),
+/// and every customer gets exactly one answer: what was acknowledged was stored with its
+/// reply, what was not is stored once on redelivery, and replies the dead process had leased
+/// go out once their lease ends (the scheduled delivery run).
+///
+/// The Graph API is down (503) until the crash, so no reply reaches a customer before it:
+/// what this proves is the webhook path's crash safety. A send that Meta accepted in the
+/// instant before a crash, before the app recorded it, would be sent again: the Send API has
+/// no idempotency key, so that one window is at-least-once (README, "Replies and retries").
+fn a_crash_in_the_middle_of_200_webhooks_loses_nothing_and_answers_each_customer_once() {
+    const COUNT: usize = 200;
+    let graph = FakeGraph::start();
+    graph.set_down(Some(503));
+    let mut app = App::start_with_graph(&graph);
+    let checker = webhook::SignatureChecker::new(app.app_secret.as_bytes());
+    let bodies: Vec<String> = (0..COUNT)
+        .map(|i| {
+            e2e::messenger_text(
+                &format!("PSID-K-{i}"),
+                &format!("m.K.{i}"),
+                "What is your return policy?",
+            )
+        })
+        .collect();
+    let deliver = |url: &str, body: &str| {
+        let signature = checker.sign(body.as_bytes());
+        // No status when the connection failed (the app died under it, or was not there).
+        e2e::try_post(
+            url,
+            &[
+                ("content-type", "application/json"),
+                ("x-hub-signature-256", &signature),
+            ],
+            body.as_bytes(),
+        )
+        .map_or(0, |reply| reply.status)
+    };
+    let acknowledged = std::sync::atomic::AtomicUsize::new(0);
+    let url = app.url("/webhooks/messenger");
+    let before_crash: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = bodies
+            .iter()
+            .map(|body| {
+                let (url, deliver, acknowledged) = (&url, &deliver, &acknowledged);
+                scope.spawn(move || {
+                    let status = deliver(url, body);
+                    if status == 200 {
+                        acknowledged.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    status
+                })
+            })
+            .collect();
+        // The crash, once a quarter of the webhooks were acknowledged.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while acknowledged.load(std::sync::atomic::Ordering::SeqCst) < COUNT / 4
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        app.restart();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).collect()
+    });
+    let unacknowledged = before_crash.iter().filter(|s| **s != 200).count();
+    assert!(
+        unacknowledged > 0 && unacknowledged < COUNT,
+        "the crash came in the middle: {unacknowledged} of {COUNT} got no 200"
+    );
+    assert!(
+        graph.delivered_recipients().is_empty(),
+        "nothing reached a customer before the crash"
+    );
+
+    // Meta redelivers until it gets a 200; the Graph API is back.
+    graph.set_down(None);
+    let url = app.url("/webhooks/messenger");
+    let redelivered: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = bodies
+            .iter()
+            .map(|body| {
+                let (url, deliver) = (&url, &deliver);
+                scope.spawn(move || deliver(url, body))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).collect()
+    });
+    assert!(
+        redelivered.iter().all(|s| *s == 200),
+        "every redelivery acknowledged: {redelivered:?}"
+    );
+    // The scheduled delivery run (scripts/up's schedule, the CronJob) sends what is due,
+    // including the rows the dead process had leased once their lease has ended.
+    let mut expected: Vec<String> = (0..COUNT).map(|i| format!("PSID-K-{i}")).collect();
+    expected.sort();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(150);
+    let outbox = loop {
+        let run = app.post_auth(
+            "/api/desk/outbox/deliver",
+            &app.admin_token,
+            &serde_json::json!({}),
+        );
+        assert_eq!(run.status, 200, "{}", run.body);
+        let mut delivered = graph.delivered_recipients();
+        delivered.dedup();
+        if delivered == expected || std::time::Instant::now() > deadline {
+            break run.json();
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    };
+    // Time for a duplicate to show up.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let delivered = graph.delivered_recipients();
+    let mut once = delivered.clone();
+    once.dedup();
+    let missing: Vec<&String> = expected.iter().filter(|c| !once.contains(c)).collect();
+    assert!(
+        missing.is_empty(),
+        "never answered: {missing:?}; outbox {outbox}"
+    );
+    assert_eq!(
+        delivered.len(),
+        COUNT,
+        "answered more than once: {:?}",
+        delivered
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0].clone())
+            .collect::<Vec<_>>()
+    );
+    let outbox = app.get_auth("/api/desk/outbox", &app.admin_token).json();
+    assert_eq!(outbox["counts"]["sent"], COUNT, "{outbox}");
+    assert_eq!(outbox["counts"].get("failed"), None, "{outbox}");
+    assert_eq!(outbox["counts"].get("pending"), None, "{outbox}");
+}
+
 fn an_oversized_signed_event_is_refused_and_nothing_is_stored_or_answered() {
     let graph = FakeGraph::start();
     let app = App::start_with_graph(&graph);
@@ -637,6 +773,7 @@ e2e::tests! {
         concurrent_redeliveries_are_answered_once,
         an_faq_answer_in_each_language_via_each_channel,
         two_unclear_messages_in_a_row_clarify_then_hand_off,
+        a_crash_in_the_middle_of_200_webhooks_loses_nothing_and_answers_each_customer_once,
         a_graph_outage_of_three_503s_then_the_reply_is_delivered_exactly_once,
         a_graph_outage_heals_itself_with_no_other_traffic,
         a_permanent_graph_error_is_kept_and_shown_to_operators,
