@@ -361,34 +361,16 @@ fn message_ids_stored_in_clear_before_they_were_hashed_are_still_recognized() {
         name: None,
         message_prefix: Some("wamid.legacy"),
     };
-    assert!(matches!(
+    let asks = |n: usize, now: i64| {
         customer.says(
             &db,
-            1,
+            n,
             "how much is shipping",
             &said("shipping_cost", &[]),
-            NOW
-        ),
-        Handled::Redelivery
-    ));
-    assert!(matches!(
-        customer.says(
-            &db,
-            2,
-            "how much is shipping",
-            &said("shipping_cost", &[]),
-            NOW
-        ),
-        Handled::Stored(..)
-    ));
-    assert!(matches!(
-        customer.says(
-            &db,
-            2,
-            "how much is shipping",
-            &said("shipping_cost", &[]),
-            NOW + 1
-        ),
-        Handled::Redelivery
-    ));
+            now,
+        )
+    };
+    assert!(matches!(asks(1, NOW), Handled::Redelivery));
+    assert!(matches!(asks(2, NOW), Handled::Stored(..)));
+    assert!(matches!(asks(2, NOW + 1), Handled::Redelivery));
 }

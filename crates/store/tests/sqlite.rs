@@ -713,14 +713,8 @@ fn a_turn_is_one_read_and_one_write_that_refuses_redeliveries_and_stale_decision
     use store::turn::{TurnOutbox, TurnWritten, context_migrated, write_turn};
     let db = open(&db_path("turn"));
     // A new database: the context read migrates it first.
-    let context = context_migrated(
-        &db,
-        Channel::Messenger,
-        "PSID-T",
-        Some(store::turn::MessageId::plain("m.1")),
-        1_000,
-    )
-    .unwrap();
+    let m1 = Some(store::turn::MessageId::plain("m.1"));
+    let context = context_migrated(&db, Channel::Messenger, "PSID-T", m1, 1_000).unwrap();
     assert_eq!(context.schema_version, Some(store::SCHEMA_VERSION));
     assert_eq!(
         (
@@ -818,14 +812,7 @@ fn a_turn_is_one_read_and_one_write_that_refuses_redeliveries_and_stale_decision
 
     // The same message again, even decided afresh, writes nothing.
     assert_eq!(write_turn(&db, &first), Ok(TurnWritten::Redelivery));
-    let after = context_migrated(
-        &db,
-        Channel::Messenger,
-        "PSID-T",
-        Some(store::turn::MessageId::plain("m.1")),
-        1_000,
-    )
-    .unwrap();
+    let after = context_migrated(&db, Channel::Messenger, "PSID-T", m1, 1_000).unwrap();
     assert!(after.processed && after.open_handoff);
     let (conversation, version) = after.conversation.clone().unwrap();
     assert_eq!(conversation.id, stored.conversation_id);
