@@ -94,7 +94,7 @@ pub(crate) fn finish(result: Result<ureq::Response, ureq::Error>) -> Reply {
     try_finish(result).unwrap_or_else(|e| panic!("request failed: {e}"))
 }
 
-fn try_finish(result: Result<ureq::Response, ureq::Error>) -> Result<Reply, ureq::Error> {
+fn try_finish(result: Result<ureq::Response, ureq::Error>) -> Result<Reply, String> {
     match result {
         Ok(response) | Err(ureq::Error::Status(_, response)) => {
             let status = response.status();
@@ -106,7 +106,7 @@ fn try_finish(result: Result<ureq::Response, ureq::Error>) -> Result<Reply, ureq
                 retry_after,
             })
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -130,7 +130,7 @@ pub fn try_post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Repl
     for (name, value) in headers {
         request = request.set(name, value);
     }
-    try_finish(request.send_bytes(body)).map_err(|e| e.to_string())
+    try_finish(request.send_bytes(body))
 }
 
 /// Waits, if needed, until the clock minute has at least 20 s left: tests of per-minute
