@@ -1,6 +1,6 @@
 // Drives the agents' inbox in headless Chromium (Debian's /usr/bin/chromium, through
 // playwright-core): log in with an agent token, see the queued conversation, claim it, reply,
-// resolve, and save a screenshot. Run by tests/tests/browser.rs, which prepares the app and
+// label a text the bot was unsure about, resolve, and save a screenshot. Run by tests/tests/browser.rs, which prepares the app and
 // checks what reached the fake Graph API.
 //
 //   node tests/browser/inbox.mjs <base-url> <agent-token> <customer-name> <screenshot.png>
@@ -59,6 +59,13 @@ try {
   await page.locator("#transcript .msg.agent", { hasText: "Your parcel left" }).waitFor();
   await page.locator("#kpis .kpi").first().waitFor();
   await page.screenshot({ path: screenshot });
+
+  step("teach the bot");
+  const unsure = page.locator("#learning .learn", { hasText: "blorp zindle quax" });
+  await unsure.waitFor();
+  await unsure.locator("select").selectOption("out_of_scope");
+  await unsure.locator("button").click();
+  await unsure.waitFor({ state: "detached" });
 
   step("resolve");
   await page.fill("#note", "tracking link sent");

@@ -421,6 +421,16 @@ impl App {
         }
     }
 
+    /// The app's SQLite database file (`<state dir>/sqlite_db.db`: where `spin up` and the
+    /// local host keep the `default` database).
+    ///
+    /// # Panics
+    ///
+    /// For an app under `APP_URL`.
+    pub fn database_file(&self) -> PathBuf {
+        self.started().state_dir.join("sqlite_db.db")
+    }
+
     fn started(&self) -> &Launch {
         self.launch
             .as_ref()

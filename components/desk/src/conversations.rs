@@ -170,3 +170,54 @@ pub fn stats(db: &SpinDb, query: &str) -> Answer {
     body["to_ms"] = serde_json::json!(to);
     Ok(json(200, &body))
 }
+
+/// The intents the shipped model knows (`out_of_scope` included): what an agent may label a
+/// message with.
+fn known_intents() -> Result<&'static [String], Response> {
+    static KNOWN: std::sync::OnceLock<Result<Vec<String>, String>> = std::sync::OnceLock::new();
+    KNOWN
+        .get_or_init(|| {
+            serde_json::from_str(include_str!("../../../models/shop/labels.json"))
+                .map_err(|e| e.to_string())
+        })
+        .as_deref()
+        .map_err(|e| {
+            eprintln!("desk: models/shop/labels.json does not parse: {e}");
+            json_error(500, "the model's intents are unreadable")
+        })
+}
+
+/// The learning loop's list: customer texts the model was unsure about, newest first, with
+/// the intents they may be labeled with.
+pub fn uncertain(db: &SpinDb, caller: &Caller, query: &str) -> Answer {
+    let limit = parsed_param::<i64>(query, "limit")?.unwrap_or(100);
+    let items = desk::uncertain(db, &caller.actor, limit).map_err(refused)?;
+    Ok(json(
+        200,
+        &serde_json::json!({
+            "items": items.iter().map(views::uncertain).collect::<Vec<_>>(),
+            "intents": known_intents()?,
+        }),
+    ))
+}
+
+/// An agent's label for a customer message: the intent it really had.
+pub fn label(db: &SpinDb, id: &str, caller: &Caller, body: &[u8]) -> Answer {
+    let message_id = id
+        .parse::<i64>()
+        .map_err(|_| json_error(404, &format!("unknown customer message {id}")))?;
+    let intent = requests::intent_label(body).map_err(bad_request)?;
+    desk::label(
+        db,
+        &caller.actor,
+        message_id,
+        &intent,
+        known_intents()?,
+        bot::now_ms(),
+    )
+    .map_err(refused)?;
+    Ok(json(
+        200,
+        &serde_json::json!({ "message_id": message_id.to_string(), "intent": intent }),
+    ))
+}

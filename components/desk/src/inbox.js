@@ -85,6 +85,7 @@ async function refresh() {
     $("crisis").hidden = crisis.mode === "normal";
     $("crisis").textContent = "Crisis mode: " + crisis.mode;
     if (document.activeElement !== $("crisis-mode")) $("crisis-mode").value = crisis.mode;
+    await loadLearning();
     if (me.admin) await loadErasures();
     show("");
   } catch (e) { if (e.message !== "unauthorized") show(e); }
@@ -179,6 +180,35 @@ async function loadKpis() {
     const langs = Object.entries(k.by_language).map(([l, v]) => [l, v.conversations, v.conversations + " · " + pct(v.containment_rate)]);
     box.appendChild(kpiBlock("By language (containment)", undefined, bars(langs, Math.max(1, ...langs.map((c) => c[1])), "#e67e22")));
   } catch (e) { if (e.message !== "unauthorized") show(e); }
+}
+
+// What the bot was unsure about: the agent picks the intent the customer meant (or
+// out_of_scope) and saves it as training data.
+async function loadLearning() {
+  const { items, intents } = await api("GET", "/learning?limit=10");
+  const box = $("learning");
+  box.replaceChildren();
+  if (!items.length) { box.appendChild(el("div", "empty", "Nothing to review")); return; }
+  for (const m of items) {
+    const row = el("div", "kpi learn");
+    row.appendChild(el("div", "", "“" + m.text + "”"));
+    row.appendChild(el("div", "label", "bot guessed " + m.predicted + " (" + Math.round(m.confidence * 100) + "%) · " + (m.language || "?")));
+    const pick = el("select");
+    pick.setAttribute("aria-label", "Intent of: " + m.text);
+    for (const intent of intents) {
+      const o = el("option", "", intent);
+      o.value = intent;
+      if (intent === m.predicted) o.selected = true;
+      pick.appendChild(o);
+    }
+    const b = el("button", "", "Save");
+    b.onclick = async () => {
+      try { await api("POST", "/learning/" + m.message_id, { intent: pick.value }); refresh(); } catch (e) { show(e); }
+    };
+    row.appendChild(pick);
+    row.appendChild(b);
+    box.appendChild(row);
+  }
 }
 
 async function loadErasures() {

@@ -86,6 +86,8 @@ async fn route(req: &Request, db: &SpinDb, caller: &Caller, segments: &[&str]) -
         (Method::Post, ["conversations", id, "transfer"]) => c::transfer(db, id, caller, body),
         (Method::Post, ["conversations", id, "resolve"]) => c::resolve(db, id, caller, body).await,
         (Method::Get, ["stats"]) => c::stats(db, query),
+        (Method::Get, ["learning"]) => c::uncertain(db, caller, query),
+        (Method::Post, ["learning", id]) => c::label(db, id, caller, body),
         (Method::Get, ["crisis"]) => o::crisis(db),
         (Method::Put | Method::Post, ["crisis"]) => {
             admin().and_then(|()| o::set_crisis(db, caller, body))

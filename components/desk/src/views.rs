@@ -28,6 +28,20 @@ pub fn queue_item(h: &OpenHandoff, priority: i64) -> Value {
     })
 }
 
+/// A customer text the model was unsure about, for labeling.
+pub fn uncertain(m: &store::learning::Uncertain) -> Value {
+    json!({
+        "message_id": m.message_id.to_string(),
+        "conversation_id": m.conversation_id.to_string(),
+        "channel": m.channel,
+        "language": m.language,
+        "text": m.text,
+        "predicted": m.predicted,
+        "confidence": m.confidence,
+        "created_ms": m.created_ms,
+    })
+}
+
 /// A handoff, in a transcript or an export.
 pub fn handoff(h: &HandoffRecord) -> Value {
     json!({

@@ -466,3 +466,66 @@ pub fn purge(
         }))
     })
 }
+
+/// Customer texts whose top intent had a confidence below this are offered to agents for
+/// labeling: the bot clarified (below `policy::ANSWER_CONFIDENCE`), handed off, or answered
+/// without being sure.
+pub const REVIEW_BELOW: f64 = 0.8;
+
+/// The newest unlabeled customer texts the model was unsure about that `actor` may read
+/// (the operator all; an agent those waiting in the queue or handed to them), at most
+/// `limit`.
+///
+/// # Errors
+///
+/// A database error.
+pub fn uncertain(
+    db: &impl Database,
+    actor: &Actor,
+    limit: i64,
+) -> Result<Vec<store::learning::Uncertain>, Error> {
+    let reader = if actor.admin {
+        store::learning::Reader::Operator
+    } else {
+        store::learning::Reader::Agent(&actor.key)
+    };
+    Ok(store::learning::uncertain(
+        db,
+        reader,
+        REVIEW_BELOW,
+        limit.clamp(1, 500),
+    )?)
+}
+
+/// Labels a customer message with the intent it really had (one of `known`, the model's
+/// labels, `out_of_scope` included), as `actor`, who must be allowed to read its
+/// conversation.
+///
+/// # Errors
+///
+/// [`Refusal::Invalid`] for an intent the model does not know, [`Refusal::NotFound`] for
+/// an unknown customer message, [`Refusal::NotYours`], or a database error.
+pub fn label(
+    db: &impl Database,
+    actor: &Actor,
+    message_id: i64,
+    intent: &str,
+    known: &[String],
+    now_ms: i64,
+) -> Result<(), Error> {
+    if !known.iter().any(|k| k == intent) {
+        return Err(Refusal::Invalid(format!(
+            "unknown intent {intent:?}; one of: {}",
+            known.join(", ")
+        ))
+        .into());
+    }
+    let conversation = store::learning::customer_message_conversation(db, message_id)?
+        .ok_or_else(|| Refusal::NotFound(format!("customer message {message_id}")))?;
+    readable(db, conversation, actor)?;
+    if store::learning::label(db, message_id, intent, &actor.key, now_ms)? {
+        Ok(())
+    } else {
+        Err(Refusal::NotFound(format!("customer message {message_id}")).into())
+    }
+}

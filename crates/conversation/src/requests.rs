@@ -260,6 +260,21 @@ pub fn crisis(body: &[u8]) -> Result<(CrisisMode, Option<String>), BadRequest> {
     Ok((mode, message))
 }
 
+/// Parses an agent's label for a customer message, `{"intent"}`; returns the intent.
+///
+/// # Errors
+///
+/// [`BadRequest`]: not that object, or an empty intent.
+pub fn intent_label(body: &[u8]) -> Result<String, BadRequest> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Label {
+        intent: String,
+    }
+    let request: Label = json(body, r#"{"intent": "<intent or out_of_scope>"}"#, true)?;
+    text_of(&request.intent, "intent", 64)
+}
+
 /// Parses a re-queue of failed replies, `{}` (all) or `{"ids": [...]}`.
 ///
 /// # Errors
@@ -321,5 +336,10 @@ mod tests {
         assert_eq!(requeue(br#"{"ids":[1,2]}"#).unwrap(), Some(vec![1, 2]));
         assert!(requeue(br#"{"id":[1]}"#).is_err());
         assert!(resolve_note(br#"{"notes":"typo"}"#).is_err());
+        assert_eq!(
+            intent_label(br#"{"intent":" refund_status "}"#).unwrap(),
+            "refund_status"
+        );
+        assert!(intent_label(br#"{"intent":""}"#).is_err());
     }
 }

@@ -24,6 +24,7 @@ const TABLES: &[(&str, &str)] = &[
         "the row stays for the KPIs, its customer id anonymized",
     ),
     ("messages", "deleted"),
+    ("intent_labels", "deleted with the messages"),
     ("outbox", "deleted (bodies name the recipient)"),
     ("handoffs", "stay for the KPIs; the agent's note is deleted"),
     (
@@ -262,6 +263,12 @@ fn an_erasure_leaves_nothing_that_names_the_customer_in_any_table() {
     for (i, customer) in customers.iter().enumerate() {
         converse(&db, customer, &agent, NOW + i as i64 * 60_000);
     }
+    // An agent labeled their texts for the learning loop.
+    let texts = store::learning::uncertain(&db, store::learning::Reader::Operator, 1.1, 1_000);
+    for text in texts.unwrap() {
+        assert!(store::learning::label(&db, text.message_id, "shipping_cost", "1", NOW).unwrap());
+    }
+    assert_eq!(store::learning::training_lines(&db).unwrap().len(), 12);
 
     // Before: the scan finds what it looks for (it is not blind), except message ids, which
     // are stored only as keyed hashes (a WhatsApp read receipt in the outbox names one until
@@ -325,6 +332,7 @@ fn an_erasure_leaves_nothing_that_names_the_customer_in_any_table() {
             "{needle} survived the erasure"
         );
     }
+    assert!(store::learning::training_lines(&db).unwrap().is_empty());
     // The web chat token opens nothing; the KPIs' rows stay, anonymized.
     assert_eq!(webchat::customer_of(&db, &web.token).unwrap(), None);
     assert_eq!(
@@ -373,4 +381,104 @@ fn message_ids_stored_in_clear_before_they_were_hashed_are_still_recognized() {
     assert!(matches!(asks(1, NOW), Handled::Redelivery));
     assert!(matches!(asks(2, NOW), Handled::Stored(..)));
     assert!(matches!(asks(2, NOW + 1), Handled::Redelivery));
+}
+
+#[test]
+fn agents_label_what_the_model_was_unsure_about_and_an_erasure_takes_the_labels() {
+    let db = database("learning");
+    store::migrate(&db).unwrap();
+    let admin = Actor {
+        key: "admin".into(),
+        admin: true,
+    };
+    let anna = Actor {
+        key: store::desk::create_agent(&db, "Anna", "hash-anna", NOW)
+            .unwrap()
+            .id
+            .to_string(),
+        admin: false,
+    };
+    let unsure = Customer {
+        channel: Channel::Messenger,
+        id: "PSID-UNSURE".into(),
+        name: None,
+        message_prefix: Some("m.unsure"),
+    };
+    let sure = Customer {
+        channel: Channel::Messenger,
+        id: "PSID-SURE".into(),
+        name: None,
+        message_prefix: Some("m.sure"),
+    };
+    let guess = Analysis {
+        intents: vec![("order_status".into(), 0.35)],
+        ..said("order_status", &[])
+    };
+    unsure.says(&db, 1, "my thingy never came", &guess, NOW);
+    sure.says(
+        &db,
+        1,
+        "how much is shipping",
+        &said("shipping_cost", &[]),
+        NOW,
+    );
+
+    // Only the text the model was unsure about is offered; an agent sees it only once the
+    // conversation reaches the queue.
+    let listed = desk::uncertain(&db, &admin, 100).unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let message = &listed[0];
+    assert_eq!(
+        (message.text.as_str(), message.predicted.as_str()),
+        ("my thingy never came", "order_status")
+    );
+    assert!(desk::uncertain(&db, &anna, 100).unwrap().is_empty());
+    let known: Vec<String> = ["order_status", "shipping_cost", "out_of_scope"]
+        .map(String::from)
+        .to_vec();
+    assert!(matches!(
+        desk::label(&db, &anna, message.message_id, "order_status", &known, NOW),
+        Err(desk::Error::Refused(desk::Refusal::NotYours))
+    ));
+    unsure.says(
+        &db,
+        2,
+        "a person please",
+        &said("contact_human", &[Signal::ExplicitRequest]),
+        NOW + 1,
+    );
+    assert_eq!(desk::uncertain(&db, &anna, 100).unwrap().len(), 1);
+
+    // Unknown intents and messages are refused; a label takes the text off the list.
+    assert!(matches!(
+        desk::label(&db, &anna, message.message_id, "weather", &known, NOW),
+        Err(desk::Error::Refused(desk::Refusal::Invalid(_)))
+    ));
+    assert!(matches!(
+        desk::label(&db, &anna, 999_999, "order_status", &known, NOW),
+        Err(desk::Error::Refused(desk::Refusal::NotFound(_)))
+    ));
+    desk::label(&db, &anna, message.message_id, "out_of_scope", &known, NOW).unwrap();
+    desk::label(&db, &anna, message.message_id, "order_status", &known, NOW).unwrap();
+    assert!(desk::uncertain(&db, &admin, 100).unwrap().is_empty());
+    assert_eq!(
+        store::learning::training_lines(&db).unwrap(),
+        vec![store::learning::TrainingLine {
+            text: "my thingy never came".into(),
+            intent: "order_status".into(),
+            language: Some(Lang::En),
+        }]
+    );
+
+    // The customer is erased: the label goes with the text.
+    desk::erase(
+        &db,
+        &admin,
+        Channel::Messenger,
+        "PSID-UNSURE",
+        "subject",
+        NOW + 2,
+    )
+    .unwrap();
+    assert!(store::learning::training_lines(&db).unwrap().is_empty());
 }

@@ -200,6 +200,10 @@ fn desk(input: &[u8]) -> Result<(), String> {
     if let Err(e) = requests::requeue(input) {
         status(e)?;
     }
+    match requests::intent_label(input) {
+        Ok(intent) => within(&intent, 64)?,
+        Err(e) => status(e)?,
+    }
     Ok(())
 }
 

@@ -41,6 +41,7 @@ pub const DESK: &[&str] = &[
     r#"{"mode":"holding","message":{"en":"Back soon","hu":"Hamarosan","pl":"Wkrótce"}}"#,
     r#"{"mode":"handoff","message":"We are busy"}"#,
     r#"{"ids":[1,2,3]}"#,
+    r#"{"intent":"refund_status"}"#,
     "",
 ];
 

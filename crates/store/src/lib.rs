@@ -23,6 +23,7 @@ use std::fmt;
 pub use vocab::{Channel, HandoffReason, Lang, Status};
 
 pub mod desk;
+pub mod learning;
 pub mod metrics;
 pub mod privacy;
 #[cfg(feature = "rusqlite")]
@@ -371,6 +372,7 @@ const MIGRATIONS: &[&[&str]] = &[
     turn::TURN_SCHEMA,
     WEB_SESSION_SCHEMA,
     RATE_LIMIT_SCHEMA,
+    learning::LEARNING_SCHEMA,
 ];
 
 /// The schema version this code needs.

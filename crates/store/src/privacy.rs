@@ -164,7 +164,8 @@ fn keep_kpi_times(db: &impl Database, where_clause: &str, params: &[Value]) -> R
     Ok(())
 }
 
-/// Erases a customer: their messages, outgoing message bodies, handoff notes, name and ids.
+/// Erases a customer: their messages (with the intent labels agents gave them), outgoing
+/// message bodies, handoff notes, name and ids.
 /// The conversation row stays for the KPIs, anonymized (`customer_id` becomes `erased:<row
 /// id>`), as do its handoffs (reason, times, rating). Returns the number of messages erased,
 /// or `None` for an unknown customer. Run it inside a transaction.
@@ -182,6 +183,7 @@ pub fn erase_customer(
     };
     let id = conversation.id;
     keep_kpi_times(db, "id = ?", &[id.into()])?;
+    crate::learning::forget_labels_of(db, "conversation_id = ?", &[id.into()])?;
     let erased = db
         .execute(
             "DELETE FROM messages WHERE conversation_id = ? RETURNING id",
@@ -228,6 +230,7 @@ pub fn purge_before(db: &impl Database, cutoff_ms: i64) -> Result<i64, DbError> 
         "id IN (SELECT DISTINCT conversation_id FROM messages WHERE created_ms < ?)",
         &[cutoff_ms.into()],
     )?;
+    crate::learning::forget_labels_of(db, "created_ms < ?", &[cutoff_ms.into()])?;
     let purged = db
         .execute(
             "DELETE FROM messages WHERE created_ms < ? RETURNING id",

@@ -30,7 +30,17 @@ pub struct Metrics {
     pub p50_us: f64,
     pub p99_us: f64,
     pub by_language: BTreeMap<String, LanguageMetrics>,
+    pub by_intent: BTreeMap<String, IntentMetrics>,
     pub confused_pairs: Vec<ConfusedPair>,
+}
+
+/// Precision, recall and F1 of one gold label, with its number of test rows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct IntentMetrics {
+    pub support: usize,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
 }
 
 /// Accuracy within one language.
@@ -89,16 +99,18 @@ pub fn evaluate(
         .filter(|o| o.gold == OUT_OF_SCOPE && o.predicted == OUT_OF_SCOPE)
         .count();
 
+    let intents = by_intent(&outcomes);
     let metrics = Metrics {
         n,
         accuracy,
         in_scope_accuracy,
         oos_recall: ratio(both_oos, gold_oos),
         oos_precision: ratio(both_oos, pred_oos),
-        macro_f1: macro_f1(&outcomes),
+        macro_f1: macro_f1(&intents),
         p50_us: pct(0.5),
         p99_us: pct(0.99),
         by_language: by_language(examples, &outcomes, &language_hits),
+        by_intent: intents,
         confused_pairs: confused_pairs(&outcomes),
     };
     Ok((metrics, outcomes))
@@ -171,34 +183,44 @@ fn ratio(num: usize, den: usize) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
 }
 
-/// The mean over gold labels of each label's F1 (0 for a label never predicted right).
-fn macro_f1(outcomes: &[Outcome]) -> f64 {
-    let mut labels: Vec<&str> = outcomes.iter().map(|o| o.gold.as_str()).collect();
-    labels.sort();
-    labels.dedup();
-    labels
+/// Precision, recall and F1 per gold label (F1 0 for a label never predicted right).
+fn by_intent(outcomes: &[Outcome]) -> BTreeMap<String, IntentMetrics> {
+    // (true positives, false positives, false negatives) per gold label.
+    let mut counts: BTreeMap<&str, (usize, usize, usize)> = outcomes
         .iter()
-        .map(|label| {
-            let tp = outcomes
-                .iter()
-                .filter(|o| o.gold == *label && o.predicted == *label)
-                .count() as f64;
-            let fp = outcomes
-                .iter()
-                .filter(|o| o.gold != *label && o.predicted == *label)
-                .count() as f64;
-            let fn_ = outcomes
-                .iter()
-                .filter(|o| o.gold == *label && o.predicted != *label)
-                .count() as f64;
-            if tp == 0.0 {
-                0.0
-            } else {
-                2.0 * tp / (2.0 * tp + fp + fn_)
+        .map(|o| (o.gold.as_str(), (0, 0, 0)))
+        .collect();
+    for o in outcomes {
+        if o.gold == o.predicted {
+            if let Some(gold) = counts.get_mut(o.gold.as_str()) {
+                gold.0 += 1;
             }
+            continue;
+        }
+        if let Some(gold) = counts.get_mut(o.gold.as_str()) {
+            gold.2 += 1;
+        }
+        if let Some(predicted) = counts.get_mut(o.predicted.as_str()) {
+            predicted.1 += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(label, (tp, fp, fn_))| {
+            let metrics = IntentMetrics {
+                support: tp + fn_,
+                precision: ratio(tp, tp + fp).unwrap_or(0.0),
+                recall: ratio(tp, tp + fn_).unwrap_or(0.0),
+                f1: ratio(2 * tp, 2 * tp + fp + fn_).unwrap_or(0.0),
+            };
+            (label.to_string(), metrics)
         })
-        .sum::<f64>()
-        / labels.len().max(1) as f64
+        .collect()
+}
+
+/// The mean over gold labels of each label's F1.
+fn macro_f1(by_intent: &BTreeMap<String, IntentMetrics>) -> f64 {
+    by_intent.values().map(|m| m.f1).sum::<f64>() / by_intent.len().max(1) as f64
 }
 
 /// Accuracy, out-of-scope recall and language-detection accuracy per gold language.
@@ -263,6 +285,7 @@ pub fn report_html(metrics: &Metrics, outcomes: &[Outcome], model: &str, data: &
     let svg = confidence_histogram(outcomes);
     let rows = confused_pair_rows(&metrics.confused_pairs);
     let langs = language_rows(&metrics.by_language);
+    let intents = intent_rows(&metrics.by_intent);
     format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Intent model evaluation</title>
 <style>body{{font:15px system-ui,sans-serif;max-width:760px;margin:2em auto;color:#111}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 10px;text-align:left}}.big{{font-size:28px;font-weight:600}}.legend span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}}</style></head><body>
@@ -271,6 +294,7 @@ pub fn report_html(metrics: &Metrics, outcomes: &[Outcome], model: &str, data: &
 <h2>Most confused pairs</h2><table><tr><th>gold</th><th>predicted</th><th>count</th></tr>{rows}</table>
 <h2>Confidence of the prediction</h2><p class="legend"><span style="background:#3b82f6"></span>correct<span style="background:#ef4444"></span>wrong</p>{svg}
 <h2>By language</h2><table><tr><th>language</th><th>n</th><th>accuracy</th><th>out-of-scope recall</th><th>language detected</th></tr>{langs}</table>
+<h2>By intent, weakest first</h2><table><tr><th>intent</th><th>n</th><th>precision</th><th>recall</th><th>F1</th></tr>{intents}</table>
 </body></html>"#,
         escape(model),
         escape(data),
@@ -283,6 +307,66 @@ pub fn report_html(metrics: &Metrics, outcomes: &[Outcome], model: &str, data: &
         metrics.p50_us,
         metrics.p99_us
     )
+}
+
+/// The per-intent table's rows, lowest F1 first.
+fn intent_rows(by_intent: &BTreeMap<String, IntentMetrics>) -> String {
+    let mut rows: Vec<(&String, &IntentMetrics)> = by_intent.iter().collect();
+    rows.sort_by(|a, b| a.1.f1.total_cmp(&b.1.f1).then(a.0.cmp(b.0)));
+    rows.iter()
+        .map(|(intent, m)| {
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td></tr>",
+                escape(intent),
+                m.support,
+                percent(m.precision),
+                percent(m.recall),
+                m.f1
+            )
+        })
+        .collect()
+}
+
+/// How a new model compares with an old one on the same held-out data.
+#[derive(Debug, Serialize)]
+pub struct Comparison {
+    pub old_accuracy: f64,
+    pub new_accuracy: f64,
+    pub old_macro_f1: f64,
+    pub new_macro_f1: f64,
+    /// Intents whose F1 changed, most worsened first: (intent, old F1, new F1).
+    pub changed: Vec<(String, f64, f64)>,
+    /// The new model is worse on the held-out data (lower accuracy, or the same accuracy
+    /// and a lower macro F1).
+    pub worse: bool,
+}
+
+/// Compares `old` and `new` evaluated on the same data.
+pub fn compare(old: &Metrics, new: &Metrics) -> Comparison {
+    let mut changed: Vec<(String, f64, f64)> = old
+        .by_intent
+        .iter()
+        .chain(new.by_intent.iter())
+        .map(|(intent, _)| intent.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter_map(|intent| {
+            let f1 = |m: &Metrics| m.by_intent.get(&intent).map_or(0.0, |i| i.f1);
+            let (before, after) = (f1(old), f1(new));
+            ((after - before).abs() > 1e-9).then_some((intent, before, after))
+        })
+        .collect();
+    changed.sort_by(|a, b| (a.2 - a.1).total_cmp(&(b.2 - b.1)).then(a.0.cmp(&b.0)));
+    let worse = new.accuracy < old.accuracy - 1e-12
+        || ((new.accuracy - old.accuracy).abs() <= 1e-12 && new.macro_f1 < old.macro_f1 - 1e-12);
+    Comparison {
+        old_accuracy: old.accuracy,
+        new_accuracy: new.accuracy,
+        old_macro_f1: old.macro_f1,
+        new_macro_f1: new.macro_f1,
+        changed,
+        worse,
+    }
 }
 
 /// Escapes text for HTML element content.

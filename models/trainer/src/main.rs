@@ -1,9 +1,13 @@
 //! The trainer: `train` fits the intent model and the language identifier from JSONL and
-//! writes a model directory; `eval` measures a model directory on a test file.
+//! writes a model directory; `eval` measures a model directory on a test file, or compares
+//! two; `export` writes the intents agents gave to customer messages (the desk's learning
+//! list) as training lines.
 //!
 //! ```text
-//! cargo run --release -p trainer -- train --data TRAIN.jsonl --out DIR [--epochs N] [--seed S]
+//! cargo run --release -p trainer -- train --data TRAIN.jsonl [--data MORE.jsonl] --out DIR [--epochs N] [--seed S]
+//! cargo run --release -p trainer -- export --db .spin/sqlite_db.db --out LABELED.jsonl
 //! cargo run --release -p trainer -- eval --model DIR --data TEST.jsonl [--json] [--report FILE] [--rules DIR]
+//! cargo run --release -p trainer -- eval --compare OLD_DIR NEW_DIR --data HELD_OUT.jsonl [--json]
 //! ```
 
 mod data;
@@ -43,9 +47,10 @@ struct Cli {
 enum Command {
     /// Train a model: writes DIR/model.onnx, labels.json, config.json and language.bin.
     Train {
-        /// Training data: JSONL lines {"text", "intent"} (optional "lang": en|hu|pl|other).
-        #[arg(long)]
-        data: PathBuf,
+        /// Training data: JSONL lines {"text", "intent"} (optional "lang": en|hu|pl|other);
+        /// repeat to train on several files (the shop data and exported labels).
+        #[arg(long, required = true)]
+        data: Vec<PathBuf>,
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
@@ -62,11 +67,28 @@ enum Command {
         #[arg(long, default_value_t = 0.5)]
         learning_rate: f32,
     },
-    /// Evaluate a model directory on a test file.
+    /// Write the intents agents gave to customer messages in the desk (`POST
+    /// /api/desk/learning/{message_id}`) as training lines {"text", "intent", "lang"}: no
+    /// customer identifiers; an erased customer's messages are gone with their labels.
+    Export {
+        /// The app's SQLite database (`.spin/sqlite_db.db` under `scripts/up` or `spin up`).
+        #[arg(long)]
+        db: PathBuf,
+        /// The JSONL file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Evaluate a model directory on a test file, or compare two (`--compare OLD NEW`: the
+    /// per-intent F1 changes; fails when NEW is worse on the data).
     Eval {
         /// The model directory written by `train`.
-        #[arg(long)]
-        model: PathBuf,
+        #[arg(long, required_unless_present = "compare", conflicts_with = "compare")]
+        model: Option<PathBuf>,
+        /// Two model directories, the current one and a candidate: evaluates both on the data,
+        /// shows which intents got better or worse, and refuses (exit 1) a candidate with a
+        /// lower accuracy (or the same accuracy and a lower macro F1).
+        #[arg(long, num_args = 2, value_names = ["OLD", "NEW"])]
+        compare: Option<Vec<PathBuf>>,
         /// Test data: JSONL lines {"text", "intent"} (optional "lang").
         #[arg(long)]
         data: PathBuf,
@@ -114,6 +136,18 @@ fn run() -> Result<()> {
             };
             train_command(&data, &out, &options)
         }
+        Command::Export { db, out } => export_command(&db, &out),
+        Command::Eval {
+            model: None,
+            compare: Some(models),
+            data,
+            json,
+            rules,
+            ..
+        } => match models.as_slice() {
+            [old, new] => compare_command(old, new, &data, json, rules.as_deref()),
+            _ => anyhow::bail!("--compare takes two model directories: OLD NEW"),
+        },
         Command::Eval {
             model,
             data,
@@ -121,8 +155,9 @@ fn run() -> Result<()> {
             report,
             rules,
             errors,
+            ..
         } => eval_command(
-            &model,
+            &model.context("--model or --compare is required")?,
             &data,
             json,
             report.as_deref(),
@@ -132,10 +167,13 @@ fn run() -> Result<()> {
     }
 }
 
-/// `train`: fits a model on `data` and writes the model directory `out`.
-fn train_command(data: &Path, out: &Path, options: &train::Options) -> Result<()> {
+/// `train`: fits a model on the `data` files and writes the model directory `out`.
+fn train_command(data: &[PathBuf], out: &Path, options: &train::Options) -> Result<()> {
     let started = std::time::Instant::now();
-    let examples = data::read(data, true)?;
+    let mut examples = Vec::new();
+    for file in data {
+        examples.extend(data::read(file, true)?);
+    }
     let mut language_examples = Vec::new();
     for (name, text) in LANGUAGE_CORPUS {
         language_examples.extend(data::parse(text, name, false)?);
@@ -201,6 +239,77 @@ fn eval_command(
         println!("{}", serde_json::to_string(&metrics)?);
     } else {
         println!("{}", serde_json::to_string_pretty(&metrics)?);
+    }
+    Ok(())
+}
+
+/// `export`: the labeled messages of the app's database as training lines in `out`.
+fn export_command(db: &Path, out: &Path) -> Result<()> {
+    if !db.is_file() {
+        anyhow::bail!("no database at {}", db.display());
+    }
+    let database =
+        store::sqlite::Sqlite::open(db).map_err(|e| anyhow::anyhow!("{}: {e}", db.display()))?;
+    let lines = store::learning::training_lines(&database)
+        .map_err(|e| anyhow::anyhow!("{}: cannot read the labels: {e}", db.display()))?;
+    let mut jsonl = String::new();
+    for line in &lines {
+        let mut row = serde_json::json!({ "text": line.text, "intent": line.intent });
+        if let Some(lang) = line.language {
+            row["lang"] = lang.faq_code().into();
+        }
+        jsonl += &format!("{row}\n");
+    }
+    write(out, jsonl)?;
+    eprintln!(
+        "exported {} labeled messages to {}",
+        lines.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// `eval --compare OLD NEW`: both models on the same data; prints the comparison (JSON with
+/// `json`, else a table of changed intents) and fails when NEW is worse.
+fn compare_command(
+    old: &Path,
+    new: &Path,
+    data: &Path,
+    json: bool,
+    rules: Option<&Path>,
+) -> Result<()> {
+    let examples = data::read(data, true)?;
+    let name = data.display().to_string();
+    let measure = |model: &Path| -> Result<eval::Metrics> {
+        let analyzer = nlu::Analyzer::from_dir(model, rules)?;
+        Ok(eval::evaluate(&analyzer, &examples, &name)?.0)
+    };
+    let comparison = eval::compare(&measure(old)?, &measure(new)?);
+    if json {
+        println!("{}", serde_json::to_string(&comparison)?);
+    } else {
+        println!(
+            "accuracy {:.2}% -> {:.2}%, macro F1 {:.3} -> {:.3} on {name}",
+            comparison.old_accuracy * 100.0,
+            comparison.new_accuracy * 100.0,
+            comparison.old_macro_f1,
+            comparison.new_macro_f1
+        );
+        for (intent, before, after) in &comparison.changed {
+            println!(
+                "  {intent:<32} F1 {before:.3} -> {after:.3} ({:+.3})",
+                after - before
+            );
+        }
+    }
+    if comparison.worse {
+        anyhow::bail!(
+            "refused: {} is worse than {} on {name} (accuracy {:.2}% -> {:.2}%)",
+            new.display(),
+            old.display(),
+            comparison.old_accuracy * 100.0,
+            comparison.new_accuracy * 100.0
+        );
     }
     Ok(())
 }

@@ -214,3 +214,141 @@ fn the_same_seed_gives_the_same_model_and_another_seed_another() {
     assert!(a == b, "same seed, same bytes");
     assert!(a != c, "another seed shuffles differently");
 }
+
+#[test]
+fn export_writes_agents_labels_as_training_lines_without_customer_ids() {
+    let dir = temp("export");
+    let db_path = dir.join("sqlite_db.db");
+    let out = dir.join("labeled.jsonl");
+    let missing = trainer(&[
+        "export",
+        "--db",
+        dir.join("none.db").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no database at"));
+
+    let db = store::sqlite::Sqlite::open(&db_path).unwrap();
+    store::migrate(&db).unwrap();
+    let conversation = store::touch_conversation(
+        &db,
+        store::Channel::Messenger,
+        "PSID-EXPORT",
+        "PAGE",
+        None,
+        1,
+    )
+    .unwrap();
+    let message = |text: &'static str| store::NewMessage {
+        direction: "in",
+        author: "customer",
+        text,
+        intent: Some("order_status"),
+        confidence: Some(0.3),
+        anger: Some(0.0),
+        language: Some(store::Lang::Hu),
+    };
+    let labeled = store::add_message(&db, conversation.id, &message("hol a cuccom"), 2).unwrap();
+    store::add_message(&db, conversation.id, &message("not labeled"), 3).unwrap();
+    assert!(store::learning::label(&db, labeled, "order_status", "1", 4).unwrap());
+    drop(db);
+
+    trainer_ok(&[
+        "export",
+        "--db",
+        db_path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let exported = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<serde_json::Value> = exported
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        vec![serde_json::json!({"text": "hol a cuccom", "intent": "order_status", "lang": "hu"})]
+    );
+    assert!(!exported.contains("PSID"), "no customer identifier");
+
+    // Retraining takes the exported lines with the shop data.
+    let model = dir.join("model");
+    trainer_ok(&[
+        "train",
+        "--data",
+        root()
+            .join("models/data/shop/train.jsonl")
+            .to_str()
+            .unwrap(),
+        "--data",
+        out.to_str().unwrap(),
+        "--out",
+        model.to_str().unwrap(),
+        "--epochs",
+        "2",
+    ]);
+    assert!(model.join("model.onnx").is_file());
+}
+
+#[test]
+fn compare_shows_per_intent_changes_and_refuses_a_worse_model() {
+    let dir = temp("compare");
+    let weak = dir.join("weak");
+    let shipped = root().join("models/shop");
+    let test = root().join("models/data/shop/test.jsonl");
+    trainer_ok(&[
+        "train",
+        "--data",
+        root()
+            .join("models/data/shop/train.jsonl")
+            .to_str()
+            .unwrap(),
+        "--out",
+        weak.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--learning-rate",
+        "0.01",
+    ]);
+    let compare = |old: &Path, new: &Path| {
+        trainer(&[
+            "eval",
+            "--compare",
+            old.to_str().unwrap(),
+            new.to_str().unwrap(),
+            "--data",
+            test.to_str().unwrap(),
+        ])
+    };
+    // The weak candidate against the shipped model: refused, with the intents it got worse at.
+    let refused = compare(&shipped, &weak);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&refused.stdout),
+        String::from_utf8_lossy(&refused.stderr),
+    );
+    assert!(!refused.status.success(), "{stdout}");
+    assert!(stderr.contains("refused:"), "{stderr}");
+    assert!(
+        stdout.contains("accuracy ") && stdout.contains(" F1 "),
+        "{stdout}"
+    );
+    // The other way round it is an improvement, accepted.
+    let accepted = compare(&weak, &shipped);
+    assert!(
+        accepted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&accepted.stderr)
+    );
+    // The same model is not worse than itself, and nothing changed.
+    let same = compare(&shipped, &shipped);
+    assert!(same.status.success());
+    assert_eq!(String::from_utf8_lossy(&same.stdout).lines().count(), 1);
+    // Exactly one of --model and --compare.
+    assert!(
+        !trainer(&["eval", "--data", test.to_str().unwrap()])
+            .status
+            .success()
+    );
+}

@@ -33,6 +33,9 @@ fn an_agent_works_a_conversation_in_the_inbox_in_chromium() {
             "I'd like to talk to a human about my order 10234",
         ),
         ("Zofia Kowalska", "Chcę rozmawiać z konsultantem"),
+        // Two texts the bot cannot place: a handoff, and texts to teach the bot.
+        ("Mia Unclear", "blorp zindle quax"),
+        ("Mia Unclear", "quax flib zindle blorp"),
     ]
     .into_iter()
     .enumerate()
@@ -41,7 +44,7 @@ fn an_agent_works_a_conversation_in_the_inbox_in_chromium() {
             "/webhooks/whatsapp",
             &e2e::whatsapp_text(
                 &format!("wamid.b{i}"),
-                &format!("3670000000{i}"),
+                &format!("3670000000{}", i.min(5)),
                 name,
                 text,
             ),
@@ -124,6 +127,13 @@ fn an_agent_works_a_conversation_in_the_inbox_in_chromium() {
             .any(|r| r.body["interactive"]["type"] == "list"
                 && r.body.to_string().contains("CSAT:5")),
         "the rating question with 1-5: {sent:?}"
+    );
+    // The label the agent saved is a training line now: off the list for the operator too.
+    let learning = app.get_auth("/api/desk/learning", &app.admin_token).json();
+    let listed = learning["items"].to_string();
+    assert!(
+        !listed.contains("blorp zindle quax") && listed.contains("quax flib zindle blorp"),
+        "the labeled text left the list, the other stays: {learning}"
     );
 }
 

@@ -632,6 +632,146 @@ fn after_24_hours_an_agents_messenger_reply_carries_the_human_agent_tag() {
     );
 }
 
+/// The trainer binary `cargo test --release` built next to the suite.
+fn trainer_binary() -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| e2e::workspace_root().join("target"), Into::into);
+    let binary = target.join("release/trainer");
+    assert!(
+        binary.is_file(),
+        "{} missing: build it with `cargo build --release -p trainer` (scripts/test does)",
+        binary.display()
+    );
+    binary
+}
+
+/// `trainer export` of the app's database; the exported lines.
+fn export(app: &App, out: &std::path::Path) -> Vec<Value> {
+    let run = std::process::Command::new(trainer_binary())
+        .args(["export", "--db"])
+        .arg(app.database_file())
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("the trainer runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or(Value::Null))
+        .collect()
+}
+
+/// The learning loop: what the bot was unsure about is listed for agents with the intent it
+/// guessed; an agent's label takes it off the list, `trainer export` writes it as a training
+/// line without the customer's id, and an erasure takes it out of the next export.
+fn agents_label_what_the_bot_was_unsure_about_and_the_trainer_exports_it() {
+    let graph = FakeGraph::start();
+    let app = App::start_with_graph(&graph);
+    let (_, anna) = new_agent(&app, "Anna");
+    say(&app, "PSID-LEARN", "m.learn.1", "blorp zindle quax");
+    say(
+        &app,
+        "PSID-LEARN",
+        "m.learn.2",
+        "How much does shipping cost?",
+    );
+
+    let listed = app.get_auth("/api/desk/learning", &app.admin_token);
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let listed = listed.json();
+    let items = listed["items"].as_array().cloned().unwrap_or_default();
+    let unsure = items
+        .iter()
+        .find(|i| i["text"] == "blorp zindle quax")
+        .unwrap_or_else(|| panic!("the unclear text is listed: {listed}"));
+    assert!(unsure["predicted"].is_string(), "{unsure}");
+    assert!(
+        items
+            .iter()
+            .all(|i| i["confidence"].as_f64().is_some_and(|c| c < 0.8)),
+        "only texts the model was unsure about: {listed}"
+    );
+    assert!(
+        listed["intents"]
+            .as_array()
+            .is_some_and(|i| i.contains(&json!("out_of_scope")))
+    );
+    // Anna sees only conversations in the queue or hers: this one is neither.
+    let hers = app.get_auth("/api/desk/learning", &anna).json();
+    assert_eq!(hers["items"], json!([]), "{hers}");
+    assert_eq!(e2e::get(&app.url("/api/desk/learning")).status, 401);
+
+    let id = unsure["message_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let path = format!("/api/desk/learning/{id}");
+    for (body, status) in [
+        (json!({ "intent": "weather" }), 400),
+        (json!({ "intnet": "out_of_scope" }), 400),
+    ] {
+        let refused = post(&app, &app.admin_token, &path, body);
+        assert_eq!(refused.status, status, "{}", refused.body);
+    }
+    assert_eq!(
+        post(
+            &app,
+            &app.admin_token,
+            "/api/desk/learning/999999",
+            json!({ "intent": "thanks" })
+        )
+        .status,
+        404
+    );
+    assert_eq!(
+        post(&app, &anna, &path, json!({ "intent": "thanks" })).status,
+        403
+    );
+    let labeled = post(
+        &app,
+        &app.admin_token,
+        &path,
+        json!({ "intent": "out_of_scope" }),
+    );
+    assert_eq!(labeled.status, 200, "{}", labeled.body);
+    let after = app.get_auth("/api/desk/learning", &app.admin_token).json();
+    assert!(
+        !after["items"].to_string().contains("blorp"),
+        "labeled texts leave the list: {after}"
+    );
+
+    let dir = e2e::temp_dir("learning");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let out = dir.join("labeled.jsonl");
+    let lines = export(&app, &out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        (&lines[0]["text"], &lines[0]["intent"]),
+        (&json!("blorp zindle quax"), &json!("out_of_scope"))
+    );
+    assert!(["en", "hu", "pl"].contains(&lines[0]["lang"].as_str().unwrap_or_default()));
+    assert!(
+        !std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .contains("PSID")
+    );
+    let erased = e2e::delete(
+        &app.url("/api/desk/customers/messenger/PSID-LEARN"),
+        &app.admin_token,
+    );
+    assert_eq!(erased.status, 200, "{}", erased.body);
+    assert_eq!(
+        export(&app, &out),
+        Vec::<Value>::new(),
+        "erased texts are not exported"
+    );
+}
+
 e2e::tests! {
     own_app: [
         auth_agents_and_errors,
@@ -641,5 +781,6 @@ e2e::tests! {
         stats_on_a_scripted_scenario,
         a_new_handoff_is_posted_to_the_notify_url_and_retried,
         after_24_hours_an_agents_messenger_reply_carries_the_human_agent_tag,
+        agents_label_what_the_bot_was_unsure_about_and_the_trainer_exports_it,
     ],
 }
