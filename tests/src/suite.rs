@@ -31,7 +31,7 @@ pub struct Test {
 
 /// Declares a test module's `TESTS` by what the tests need:
 ///
-/// ```ignore
+/// ```text
 /// e2e::tests! {
 ///     any_app: [handshake_works],
 ///     own_app: [a_question_is_answered],

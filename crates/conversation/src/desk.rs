@@ -435,8 +435,8 @@ pub struct Purged {
 }
 
 /// Deletes messages older than `retention_days` (with delivered outbox bodies), processed
-/// message ids older than `dedupe_days` and the counters of past abuse-limit windows, in
-/// one transaction.
+/// message ids older than `dedupe_days`, the counters of past abuse-limit windows and web
+/// chat sessions that got no conversation within a day, in one transaction.
 ///
 /// # Errors
 ///
@@ -460,6 +460,7 @@ pub fn purge(
     let day = 24 * 3_600_000;
     in_transaction(db, || {
         store::privacy::purge_rate_limits_before(db, now_ms - 2 * crate::limits::WINDOW_MS)?;
+        store::privacy::purge_unused_web_sessions_before(db, now_ms - day)?;
         Ok(Ok(Purged {
             messages: store::privacy::purge_before(db, now_ms - retention_days * day)?,
             message_ids: store::privacy::purge_processed_before(db, now_ms - dedupe_days * day)?,

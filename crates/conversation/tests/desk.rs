@@ -160,8 +160,35 @@ fn the_purge_keeps_message_ids_for_the_redelivery_window_and_refuses_a_shorter_o
         store::requests_counted(&db, "chat-addr:192.0.2.1", old_window).unwrap(),
         1
     );
+    // Web chat sessions: one used, one never used for a day, one just issued.
+    let used = conversation::webchat::start_session(&db, &[1; 32], NOW - 2 * DAY).unwrap();
+    store::touch_conversation(
+        &db,
+        Channel::WebChat,
+        &used.customer_id,
+        "web",
+        None,
+        NOW - DAY,
+    )
+    .unwrap();
+    let unused = conversation::webchat::start_session(&db, &[2; 32], NOW - 2 * DAY).unwrap();
+    let fresh = conversation::webchat::start_session(&db, &[3; 32], NOW - 60_000).unwrap();
     let purged = desk::purge(&db, 90, 14, NOW).unwrap();
     assert_eq!((purged.messages, purged.message_ids), (0, 1));
+    let opens = |token: &str| {
+        conversation::webchat::customer_of(&db, token)
+            .unwrap()
+            .is_some()
+    };
+    assert_eq!(
+        (
+            opens(&used.token),
+            opens(&unused.token),
+            opens(&fresh.token)
+        ),
+        (true, false, true),
+        "an unused session goes after a day"
+    );
     // A past minute's counters (client addresses) go with it.
     assert_eq!(
         store::requests_counted(&db, "chat-addr:192.0.2.1", old_window).unwrap(),

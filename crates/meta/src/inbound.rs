@@ -354,11 +354,17 @@ pub fn parse_whatsapp(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
                 "reaction" | "system" | "unsupported" | "" => continue,
                 other => EventKind::NonText(other.to_string()),
             };
-            // WhatsApp timestamps are seconds, as a string.
+            // WhatsApp timestamps are seconds, as a string; anything else is a malformed
+            // body (a default would date the message 1970 and close its 24-hour window).
             let timestamp_ms = message
                 .timestamp
                 .parse::<i64>()
-                .unwrap_or(0)
+                .map_err(|_| {
+                    ParseError::new(format!(
+                        "malformed WhatsApp payload: timestamp {:?} is not a number of seconds",
+                        message.timestamp
+                    ))
+                })?
                 .saturating_mul(1000);
             events.push(InboundEvent {
                 channel: Channel::WhatsApp,
@@ -395,6 +401,11 @@ mod tests {
         assert_eq!(kept, vec![("m.9".to_string(), "PAGE".to_string())]);
         let empty_from = r#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"PN"},"messages":[{"from":"","id":"wamid.1","timestamp":"1","type":"text","text":{"body":"hi"}},{"from":"3630","id":"","timestamp":"1","type":"text","text":{"body":"hi"}}]}},{"field":"messages","value":{"metadata":{"phone_number_id":""},"messages":[{"from":"3630","id":"wamid.2","timestamp":"1","type":"text","text":{"body":"hi"}}]}}]}]}"#;
         assert_eq!(parse_whatsapp(empty_from.as_bytes()).unwrap(), vec![]);
+        // A timestamp that is not a number is a malformed body, not 1970.
+        let bad_time = empty_from
+            .replace(r#""from":"","#, r#""from":"3630","#)
+            .replace(r#""timestamp":"1""#, r#""timestamp":"soon""#);
+        assert!(parse_whatsapp(bad_time.as_bytes()).is_err());
         // Invalid UTF-8 in a field the parser ignores is still a malformed body.
         let ignored = b"{\"object\":\"page\",\"entry\":[],\"x\":\"\xff\"}";
         assert!(parse_messenger(ignored).is_err());

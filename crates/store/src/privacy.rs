@@ -260,6 +260,21 @@ pub fn purge_processed_before(db: &impl Database, cutoff_ms: i64) -> Result<i64,
         .len() as i64)
 }
 
+/// Deletes the web chat sessions issued before `cutoff_ms` that never got a conversation (a
+/// first message refused after the session was issued, or a visitor who never wrote).
+///
+/// # Errors
+///
+/// A database error.
+pub fn purge_unused_web_sessions_before(db: &impl Database, cutoff_ms: i64) -> Result<(), DbError> {
+    db.execute(
+        "DELETE FROM web_sessions WHERE created_ms < ?1 AND customer_id NOT IN
+            (SELECT customer_id FROM conversations WHERE channel = ?2)",
+        &[cutoff_ms.into(), Channel::WebChat.into()],
+    )?;
+    Ok(())
+}
+
 /// Deletes the abuse-limit counters of windows that started before `cutoff_ms` (they hold
 /// client addresses and are of no use once their minute is over).
 ///
