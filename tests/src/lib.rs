@@ -78,6 +78,14 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The `Retry-After` header in seconds (0 when absent or not a number).
+    pub fn retry_after_s(&self) -> i64 {
+        self.retry_after
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// The body parsed as JSON (`Null` when it is not JSON).
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)

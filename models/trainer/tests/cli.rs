@@ -25,6 +25,14 @@ fn trainer_ok(args: &[&str]) -> Output {
     result
 }
 
+/// The shop's training data, as an argument.
+fn shop_train() -> String {
+    root()
+        .join("models/data/shop/train.jsonl")
+        .display()
+        .to_string()
+}
+
 fn temp(name: &str) -> PathBuf {
     let dir = root()
         .join("target/test-state")
@@ -278,10 +286,7 @@ fn export_writes_agents_labels_as_training_lines_without_customer_ids() {
     trainer_ok(&[
         "train",
         "--data",
-        root()
-            .join("models/data/shop/train.jsonl")
-            .to_str()
-            .unwrap(),
+        &shop_train(),
         "--data",
         out.to_str().unwrap(),
         "--out",
@@ -301,10 +306,7 @@ fn compare_shows_per_intent_changes_and_refuses_a_worse_model() {
     trainer_ok(&[
         "train",
         "--data",
-        root()
-            .join("models/data/shop/train.jsonl")
-            .to_str()
-            .unwrap(),
+        &shop_train(),
         "--out",
         weak.to_str().unwrap(),
         "--epochs",

@@ -72,12 +72,7 @@ fn failed_desk_logins_are_limited_per_address() {
     for token in ["desk_guess3", app.admin_token.as_str()] {
         let limited = app.get_auth("/api/desk/me", token);
         assert_eq!(limited.status, 429, "{}", limited.body);
-        let retry_after: i64 = limited
-            .retry_after
-            .as_deref()
-            .unwrap_or("")
-            .parse()
-            .unwrap_or(0);
+        let retry_after = limited.retry_after_s();
         assert!((1..=60).contains(&retry_after), "{:?}", limited.retry_after);
     }
 }

@@ -215,12 +215,7 @@ fn too_many_messages_get_429_with_retry_after() {
         "{}",
         limited.body
     );
-    let retry_after: i64 = limited
-        .retry_after
-        .as_deref()
-        .unwrap_or("")
-        .parse()
-        .unwrap_or(0);
+    let retry_after = limited.retry_after_s();
     assert!((1..=60).contains(&retry_after), "{:?}", limited.retry_after);
     assert!(limited.json()["error"].is_string());
     // Another visitor from the same address still gets in, until the address's limit: the
