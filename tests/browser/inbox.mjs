@@ -53,12 +53,35 @@ try {
   await page.waitForSelector("#claim:has-text('Yours')");
   await page.locator("#claimed .item", { hasText: customer }).waitFor();
 
+  step("the customer panel: notes, tags, and John's Messenger identity linked");
+  await page.locator("#customer .past").first().waitFor();
+  await page.fill("#customer-notes", "Prefers email. Order 10234 was late.");
+  await page.fill("#customer-tags", "vip, late-delivery");
+  await page.click("#customer-save");
+  await page.waitForSelector("#customer:has-text('late-delivery')");
+  await page.selectOption("#link-channel", "messenger");
+  await page.fill("#link-id", "PSID-JOHN"); // John also wrote on Messenger (set up by browser.rs)
+  await page.click("#customer-link button");
+  await page.locator("#customer .past[data-channel='messenger']").waitFor();
+  if (await page.locator("#customer .past").count() !== 2) throw new Error("both of John's conversations are listed");
+  if (await page.inputValue("#customer-notes") !== "Prefers email. Order 10234 was late.") throw new Error("the notes stayed");
+
   step("reply");
   await page.fill("#reply-text", "Hi, this is Anna from the shop. Your parcel left our warehouse today.");
   await page.click("#send");
   await page.locator("#transcript .msg.agent", { hasText: "Your parcel left" }).waitFor();
   await page.locator("#kpis .kpi").first().waitFor();
+
+  step("insert a saved reply with /");
+  await page.fill("#reply-text", "/cont");
+  const choice = page.locator("#saved-replies .saved-reply", { hasText: "/contact" });
+  await choice.waitFor();
   await page.screenshot({ path: screenshot });
+  await choice.click();
+  const inserted = await page.inputValue("#reply-text");
+  if (!inserted.includes("help@otthon.example")) throw new Error("the saved reply was not inserted with its facts: " + inserted);
+  await page.click("#send");
+  await page.locator("#transcript .msg.agent", { hasText: "help@otthon.example" }).waitFor();
 
   step("teach the bot");
   const unsure = page.locator("#learning .learn", { hasText: "blorp zindle quax" });

@@ -34,7 +34,7 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(300);
 /// Every app gets its settings as `SPIN_VARIABLE_*` environment variables (inherited
 /// `SPIN_VARIABLE_*` are removed first): `META_APP_SECRET`, `META_VERIFY_TOKEN`,
 /// `DESK_ADMIN_TOKEN`, `ID_HASH_KEY`, `GRAPH_API_BASE` (the test's fake Graph API, or a closed local port),
-/// `MESSENGER_PAGE_TOKEN`, `WHATSAPP_TOKEN`, `RETRY_BACKOFF_MS` (200), and whatever a test
+/// `MESSENGER_PAGE_TOKEN`, `INSTAGRAM_PAGE_TOKEN`, `WHATSAPP_TOKEN`, `RETRY_BACKOFF_MS` (200), and whatever a test
 /// adds. Its stdout and stderr go to `<state dir>/app-<n>.log` ([`App::log`]).
 #[derive(Debug, Clone)]
 pub struct Launcher {
@@ -327,6 +327,7 @@ impl App {
         let mut env = vec![
             ("SPIN_VARIABLE_GRAPH_API_BASE", graph.base_url.clone()),
             ("SPIN_VARIABLE_MESSENGER_PAGE_TOKEN", "page-token".into()),
+            ("SPIN_VARIABLE_INSTAGRAM_PAGE_TOKEN", "ig-token".into()),
             ("SPIN_VARIABLE_WHATSAPP_TOKEN", "wa-token".into()),
             // Retries after 0.2, 0.4, 0.8 s ... so outage tests finish quickly.
             ("SPIN_VARIABLE_RETRY_BACKOFF_MS", "200".into()),
@@ -500,6 +501,17 @@ impl App {
                 ("authorization", &format!("Bearer {token}")),
             ],
             body.to_string().as_bytes(),
+        )
+    }
+
+    /// `PUT path` with a JSON body and `Authorization: Bearer token`.
+    pub fn put_auth(&self, path: &str, token: &str, body: &serde_json::Value) -> Reply {
+        finish(
+            agent()
+                .put(&self.url(path))
+                .set("authorization", &format!("Bearer {token}"))
+                .set("content-type", "application/json")
+                .send_bytes(body.to_string().as_bytes()),
         )
     }
 

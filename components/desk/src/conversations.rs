@@ -6,9 +6,11 @@ use crate::{Answer, bad_request, database_error, parsed_param, query_param, refu
 use component_shell::bot::{self, SpinDb};
 use component_shell::delivery;
 use component_shell::{json, json_error};
+use conversation::customers;
 use conversation::desk;
 use conversation::requests;
 use spin_sdk::http::Response;
+use vocab::window::Window;
 
 /// A conversation id from the path (404 when it is not one).
 fn conversation_id(segment: &str) -> Result<i64, Response> {
@@ -41,6 +43,81 @@ pub fn create_agent(db: &SpinDb, body: &[u8]) -> Answer {
     Ok(json(201, &body))
 }
 
+/// The customer panel of a conversation.
+pub fn customer_panel(db: &SpinDb, id: &str, caller: &Caller) -> Answer {
+    let id = conversation_id(id)?;
+    let panel = customers::panel(db, id, &caller.actor).map_err(refused)?;
+    Ok(json(200, &views::panel(&panel)))
+}
+
+/// Sets the customer's notes and tags.
+pub fn annotate_customer(db: &SpinDb, id: &str, caller: &Caller, body: &[u8]) -> Answer {
+    let id = conversation_id(id)?;
+    let (notes, tags) = requests::customer_notes(body).map_err(bad_request)?;
+    let panel = customers::annotate(db, id, &caller.actor, &notes, &tags, bot::now_ms())
+        .map_err(refused)?;
+    Ok(json(200, &views::panel(&panel)))
+}
+
+/// Links another identity (a customer known on some channel) to the conversation's customer.
+pub fn link_customer(db: &SpinDb, id: &str, caller: &Caller, body: &[u8]) -> Answer {
+    let id = conversation_id(id)?;
+    let other = requests::identity(body).map_err(bad_request)?;
+    let panel = customers::link(db, id, &caller.actor, &other, bot::now_ms()).map_err(refused)?;
+    Ok(json(200, &views::panel(&panel)))
+}
+
+/// Takes an identity out of the conversation's customer.
+pub fn unlink_customer(
+    db: &SpinDb,
+    id: &str,
+    caller: &Caller,
+    channel: &str,
+    customer: &str,
+) -> Answer {
+    let id = conversation_id(id)?;
+    let channel = channel
+        .parse::<vocab::Channel>()
+        .map_err(|e| json_error(404, &e.to_string()))?;
+    let other = store::customers::Identity {
+        channel,
+        customer_id: customer.to_string(),
+    };
+    let panel = customers::unlink(db, id, &caller.actor, &other).map_err(refused)?;
+    Ok(json(200, &views::panel(&panel)))
+}
+
+/// The saved replies, each with its text filled from the shop's facts (`rendered`).
+pub fn saved_replies(db: &SpinDb) -> Answer {
+    let shop = bot::shop_or_500()?;
+    let replies = desk::saved_replies(db, shop).map_err(refused)?;
+    Ok(json(
+        200,
+        &serde_json::json!({ "items": replies.iter().map(views::saved_reply).collect::<Vec<_>>() }),
+    ))
+}
+
+/// Creates (`id` `None`, 201) or changes (200) a saved reply.
+pub fn save_reply(db: &SpinDb, id: Option<&str>, body: &[u8]) -> Answer {
+    let id = id.map(saved_reply_id).transpose()?;
+    let reply = requests::saved_reply(body).map_err(bad_request)?;
+    let shop = bot::shop_or_500()?;
+    let saved = desk::save_reply(db, shop, id, &reply, bot::now_ms()).map_err(refused)?;
+    let status = if id.is_some() { 200 } else { 201 };
+    Ok(json(status, &views::saved_reply(&saved)))
+}
+
+pub fn delete_reply(db: &SpinDb, id: &str) -> Answer {
+    desk::delete_reply(db, saved_reply_id(id)?).map_err(refused)?;
+    Ok(json(200, &serde_json::json!({ "deleted": id })))
+}
+
+fn saved_reply_id(segment: &str) -> Result<i64, Response> {
+    segment
+        .parse::<i64>()
+        .map_err(|_| json_error(404, &format!("unknown saved reply {segment}")))
+}
+
 pub fn set_disabled(db: &SpinDb, id: &str, disabled: bool) -> Answer {
     let unknown = || json_error(404, &format!("unknown agent {id}"));
     let id: i64 = id.parse().map_err(|_| unknown())?;
@@ -57,15 +134,23 @@ pub fn queue(db: &SpinDb, query: &str) -> Answer {
         store::desk::open_handoffs(db, language, channel).map_err(|e| database_error(&e))?;
     let now = bot::now_ms();
     agents::order_queue(&mut open, now);
-    let item = |h: &store::desk::OpenHandoff| {
-        views::queue_item(h, agents::effective_priority(h.priority, h.created_ms, now))
+    let item = |h: &store::desk::OpenHandoff| -> Result<serde_json::Value, Response> {
+        let mut item =
+            views::queue_item(h, agents::effective_priority(h.priority, h.created_ms, now));
+        // A public comment: a link to its post, to read it in context.
+        if h.channel.is_comments() {
+            let comment =
+                store::comments::latest(db, h.conversation_id).map_err(|e| database_error(&e))?;
+            item["permalink"] = serde_json::json!(comment.and_then(|c| c.permalink));
+        }
+        Ok(item)
     };
     let (claimed, waiting): (Vec<_>, Vec<_>) = open.iter().partition(|h| h.agent.is_some());
     Ok(json(
         200,
         &serde_json::json!({
-            "items": waiting.into_iter().map(item).collect::<Vec<_>>(),
-            "claimed": claimed.into_iter().map(item).collect::<Vec<_>>(),
+            "items": waiting.into_iter().map(item).collect::<Result<Vec<_>, _>>()?,
+            "claimed": claimed.into_iter().map(item).collect::<Result<Vec<_>, _>>()?,
         }),
     ))
 }
@@ -76,7 +161,26 @@ pub fn conversation(db: &SpinDb, id: &str, query: &str, caller: &Caller) -> Answ
     let after = parsed_param::<i64>(query, "after")?.unwrap_or(0);
     let messages = store::desk::transcript(db, id, after).map_err(|e| database_error(&e))?;
     let handoffs = store::desk::handoffs_of(db, id).map_err(|e| database_error(&e))?;
-    Ok(json(200, &views::conversation(&c, &handoffs, &messages)))
+    let mut body = views::conversation(&c, &handoffs, &messages);
+    // What an agent's reply would be sent as now (the messaging window, WhatsApp templates).
+    let now = bot::now_ms();
+    let how = desk::outgoing(db, bot::shop_or_500()?, &c, desk::Purpose::AgentReply, now)
+        .map_err(refused)?;
+    body["window"] = Window::at(c.channel, c.last_customer_ms, now)
+        .as_str()
+        .into();
+    body["reply_as"] = views::outgoing(&how);
+    // A comment conversation: the comment an agent's reply answers, with its post's link.
+    if c.channel.is_comments()
+        && let Some(comment) = store::comments::latest(db, c.id).map_err(|e| database_error(&e))?
+    {
+        body["comment"] = serde_json::json!({
+            "comment_id": comment.comment_id, "post_id": comment.post_id,
+            "permalink": comment.permalink, "created_ms": comment.created_ms,
+            "private_reply_ms": comment.private_reply_ms,
+        });
+    }
+    Ok(json(200, &body))
 }
 
 pub fn claim(db: &SpinDb, id: &str, caller: &Caller) -> Answer {
@@ -101,6 +205,7 @@ pub async fn reply(db: &SpinDb, id: &str, caller: &Caller, body: &[u8]) -> Answe
             "message_id": sent.message_id,
             "channel": sent.channel,
             "window": sent.window.as_str(),
+            "sent_as": views::outgoing(&sent.sent_as),
             "delivered": { "sent": run.sent, "retrying": run.retrying, "failed": run.failed },
         }),
     ))
@@ -120,16 +225,23 @@ pub fn transfer(db: &SpinDb, id: &str, caller: &Caller, body: &[u8]) -> Answer {
     ))
 }
 
-/// Resolves the conversation; the customer is asked for a rating right away.
+/// Resolves the conversation; the customer is asked for a rating right away when the
+/// channel allows it (`rating_sent_as` says how, or why not).
 pub async fn resolve(db: &SpinDb, id: &str, caller: &Caller, body: &[u8]) -> Answer {
     let id = conversation_id(id)?;
     let note = requests::resolve_note(body).map_err(bad_request)?;
     let (shop, settings) = (bot::shop_or_500()?, bot::settings()?);
-    desk::resolve(db, shop, id, &caller.actor, note.as_deref(), bot::now_ms()).map_err(refused)?;
+    let rating = desk::resolve(db, shop, id, &caller.actor, note.as_deref(), bot::now_ms())
+        .map_err(refused)?;
     delivery::deliver_due(db, &settings).await;
     Ok(json(
         200,
-        &serde_json::json!({ "conversation_id": id.to_string(), "status": "bot", "rating_requested": true }),
+        &serde_json::json!({
+            "conversation_id": id.to_string(),
+            "status": "bot",
+            "rating_requested": !matches!(rating, desk::Outgoing::Nothing(_)),
+            "rating_sent_as": views::outgoing(&rating),
+        }),
     ))
 }
 
@@ -166,6 +278,15 @@ pub fn stats(db: &SpinDb, query: &str) -> Answer {
     let (conversations, handoffs) =
         store::desk::kpi_facts(db, from, to).map_err(|e| database_error(&e))?;
     let mut body = agents::kpis(&conversations, &handoffs);
+    // Public comments: how many came, how many the bot or an agent answered privately, how
+    // many got the public reply (time to first response is by_channel's).
+    let comments = store::comments::counts(db, from, to).map_err(|e| database_error(&e))?;
+    body["comments"] = serde_json::json!({
+        "total": comments.total,
+        "answered_privately": comments.private,
+        "share_answered_privately": (comments.total > 0).then(|| comments.private as f64 / comments.total as f64),
+        "answered_publicly": comments.public,
+    });
     body["from_ms"] = serde_json::json!(from);
     body["to_ms"] = serde_json::json!(to);
     Ok(json(200, &body))

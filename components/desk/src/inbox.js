@@ -4,6 +4,8 @@ let token = sessionStorage.getItem("desk-token") || "";
 let me = null;
 let selected = null;
 let lastMessageId = 0;
+let savedReplies = [];
+let conversationLanguage = null;
 
 async function api(method, path, body) {
   const res = await fetch("/api/desk" + path, {
@@ -34,6 +36,7 @@ async function login() {
     $("login").hidden = true; $("app").hidden = false;
     $("who").textContent = "Signed in as " + me.name;
     await loadAgents();
+    await loadSavedReplies();
     $("crisis-mode").hidden = !me.admin;
     $("erasures-panel").hidden = !me.admin;
     refresh(); loadKpis();
@@ -66,6 +69,12 @@ function renderItems(container, items) {
     if (it.agent) tags.appendChild(el("span", "badge", "agent " + it.agent));
     row.appendChild(tags);
     row.appendChild(el("div", "last", it.last_message || ""));
+    if (it.permalink) {
+      const link = el("a", "permalink", "see the post");
+      link.href = it.permalink; link.target = "_blank"; link.rel = "noopener noreferrer";
+      link.onclick = (e) => e.stopPropagation();
+      row.appendChild(link);
+    }
     row.onclick = () => open(it.conversation_id);
     container.appendChild(row);
   }
@@ -95,8 +104,60 @@ async function open(id) {
   selected = id; lastMessageId = 0;
   $("transcript").replaceChildren();
   await loadConversation(true);
+  await loadCustomer();
   refresh();
 }
+
+// The customer panel: every conversation of the customer on every linked channel, with its
+// outcome and ratings; notes and tags; linking another identity of the same person.
+function renderCustomer(p) {
+  const box = $("customer");
+  box.replaceChildren();
+  const ids = el("div", "identities");
+  for (const i of p.identities) {
+    const chip = el("span", "identity", i.channel + ": " + i.customer_id);
+    if (p.identities.length > 1) {
+      const unlink = el("button", "unlink", "unlink");
+      unlink.type = "button";
+      unlink.onclick = () => customerAction("DELETE", "/customer/links/" + encodeURIComponent(i.channel) + "/" + encodeURIComponent(i.customer_id));
+      chip.appendChild(unlink);
+    }
+    ids.appendChild(chip);
+  }
+  box.appendChild(ids);
+  box.appendChild(el("div", "label", "language " + (p.language || "?") + (p.tags.length ? " · tags " + p.tags.join(", ") : "")));
+  for (const c of p.conversations) {
+    const rated = c.csat.length ? " · rated " + c.csat.join(", ") : "";
+    const line = el("div", "past", c.channel + " · " + c.outcome.replace("_", " ") + " · " + c.messages + " messages" + rated + " · " + ago(c.last_customer_ms) + " ago");
+    line.dataset.channel = c.channel;
+    box.appendChild(line);
+  }
+  $("customer-notes").value = p.notes;
+  $("customer-tags").value = p.tags.join(", ");
+  $("customer-panel").hidden = false;
+}
+
+async function loadCustomer() {
+  try { renderCustomer(await api("GET", "/conversations/" + selected + "/customer")); }
+  catch (e) { if (e.message !== "unauthorized") show(e); }
+}
+
+async function customerAction(method, path, body) {
+  try { renderCustomer(await api(method, "/conversations/" + selected + path, body)); show(""); }
+  catch (e) { if (e.message !== "unauthorized") show(e); }
+}
+
+$("customer-save").onclick = () => {
+  const tags = $("customer-tags").value.split(",").map((t) => t.trim()).filter((t) => t);
+  customerAction("PUT", "/customer", { notes: $("customer-notes").value, tags });
+};
+$("customer-link").onsubmit = (e) => {
+  e.preventDefault();
+  const id = $("link-id").value.trim();
+  if (!id) return;
+  customerAction("POST", "/customer/links", { channel: $("link-channel").value, customer_id: id })
+    .then(() => { if (!$("error").textContent) $("link-id").value = ""; });
+};
 
 async function loadConversation(full) {
   const c = await api("GET", "/conversations/" + selected + (full ? "" : "?after=" + lastMessageId));
@@ -110,6 +171,9 @@ async function loadConversation(full) {
   $("resolve").disabled = !open;
   $("transfer").disabled = !open;
   $("conversation-meta").textContent = "status " + c.status + (open ? " · reason " + open.reason : "");
+  $("reply-window").textContent = replyWindowText(c.reply_as);
+  conversationLanguage = c.language;
+  $("send").disabled = c.reply_as && c.reply_as.kind === "nothing";
   for (const m of c.messages) {
     const who = m.author === "customer" ? "customer" : m.author === "bot" ? "bot" : "agent " + (m.agent_name || m.author.slice(6));
     const box = el("div", "msg" + (m.direction === "out" ? " out" : "") + (m.author.startsWith("agent:") ? " agent" : ""));
@@ -123,6 +187,40 @@ async function loadConversation(full) {
     lastMessageId = Math.max(lastMessageId, m.id);
   }
   if (c.messages.length) $("transcript").scrollTop = $("transcript").scrollHeight;
+}
+
+// Saved replies: typing "/" and a shortcut in the reply box offers the operator's canned
+// answers (the conversation's language first); choosing one puts its text in the box.
+async function loadSavedReplies() {
+  try { savedReplies = (await api("GET", "/saved-replies")).items; } catch (e) { if (e.message !== "unauthorized") show(e); }
+}
+
+function offerSavedReplies() {
+  const value = $("reply-text").value;
+  const box = $("saved-replies");
+  if (!value.startsWith("/")) { box.hidden = true; box.replaceChildren(); return; }
+  const typed = value.slice(1).trim().toLowerCase();
+  const first = (r) => (r.language === conversationLanguage ? 0 : 1);
+  const matches = savedReplies
+    .filter((r) => r.rendered !== undefined && r.shortcut.startsWith(typed))
+    .sort((a, b) => first(a) - first(b) || a.shortcut.localeCompare(b.shortcut));
+  box.replaceChildren(...matches.slice(0, 8).map((r) => {
+    const choice = el("button", "saved-reply", "/" + r.shortcut + " (" + r.language + ") " + r.rendered);
+    choice.type = "button";
+    choice.onclick = () => { $("reply-text").value = r.rendered; box.hidden = true; box.replaceChildren(); $("reply-text").focus(); };
+    return choice;
+  }));
+  box.hidden = matches.length === 0;
+}
+$("reply-text").oninput = offerSavedReplies;
+
+// What the reply box will send, from the conversation's `reply_as` (the messaging window).
+function replyWindowText(how) {
+  if (!how || how.kind === "message") return "";
+  if (how.kind === "private_reply") return "A public comment: your reply goes to the customer as a private message answering it (Meta allows one per comment, within 7 days).";
+  if (how.kind === "human_agent_tag") return "More than 24 hours since the customer wrote: your reply goes out tagged HUMAN_AGENT (allowed up to 7 days).";
+  if (how.kind === "template") return "The 24-hour window is closed: your reply goes out as the approved WhatsApp template \u201c" + how.template + "\u201d (" + how.language + "), your text as its variable.";
+  return "Nothing can be sent now: " + how.reason;
 }
 
 async function act(method, path, body) {
@@ -175,6 +273,11 @@ async function loadKpis() {
     ].map(([l, v]) => [l, v || 0, mins(v)]);
     box.appendChild(kpiBlock("Response times", undefined, bars(times, Math.max(1, ...times.map((t) => t[1])), "#27ae60")));
     box.appendChild(kpiBlock("CSAT (1–5)", (o.csat.average == null ? "–" : o.csat.average.toFixed(1)) + " from " + o.csat.count));
+    if (k.comments && k.comments.total) {
+      const c = k.comments;
+      const rows = [["received", c.total, String(c.total)], ["private", c.answered_privately, c.answered_privately + " (" + pct(c.share_answered_privately) + ")"], ["public", c.answered_publicly, String(c.answered_publicly)]];
+      box.appendChild(kpiBlock("Public comments", undefined, bars(rows, Math.max(1, c.total), "#c0392b")));
+    }
     const channels = Object.entries(k.by_channel).map(([c, v]) => [c, v.conversations, v.conversations + " · " + pct(v.containment_rate)]);
     box.appendChild(kpiBlock("By channel (containment)", undefined, bars(channels, Math.max(1, ...channels.map((c) => c[1])), "#8e44ad")));
     const langs = Object.entries(k.by_language).map(([l, v]) => [l, v.conversations, v.conversations + " · " + pct(v.containment_rate)]);

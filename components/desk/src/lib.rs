@@ -86,6 +86,24 @@ async fn route(req: &Request, db: &SpinDb, caller: &Caller, segments: &[&str]) -
         (Method::Post, ["conversations", id, "transfer"]) => c::transfer(db, id, caller, body),
         (Method::Post, ["conversations", id, "resolve"]) => c::resolve(db, id, caller, body).await,
         (Method::Get, ["stats"]) => c::stats(db, query),
+        (Method::Get, ["conversations", id, "customer"]) => c::customer_panel(db, id, caller),
+        (Method::Put, ["conversations", id, "customer"]) => {
+            c::annotate_customer(db, id, caller, body)
+        }
+        (Method::Post, ["conversations", id, "customer", "links"]) => {
+            c::link_customer(db, id, caller, body)
+        }
+        (Method::Delete, ["conversations", id, "customer", "links", channel, customer]) => {
+            c::unlink_customer(db, id, caller, channel, &decode(customer))
+        }
+        (Method::Get, ["saved-replies"]) => c::saved_replies(db),
+        (Method::Post, ["saved-replies"]) => {
+            admin().and_then(|()| c::save_reply(db, None, req.body()))
+        }
+        (Method::Put, ["saved-replies", id]) => {
+            admin().and_then(|()| c::save_reply(db, Some(id), req.body()))
+        }
+        (Method::Delete, ["saved-replies", id]) => admin().and_then(|()| c::delete_reply(db, id)),
         (Method::Get, ["learning"]) => c::uncertain(db, caller, query),
         (Method::Post, ["learning", id]) => c::label(db, id, caller, body),
         (Method::Get, ["crisis"]) => o::crisis(db),
@@ -161,7 +179,10 @@ fn refused(e: conversation::desk::Error) -> Response {
                     409,
                     &serde_json::json!({ "error": message, "agent": holder }),
                 ),
-                Refusal::NotHandedOff | Refusal::ClaimFirst => json_error(409, &message),
+                Refusal::NotHandedOff
+                | Refusal::ClaimFirst
+                | Refusal::WindowClosed(_)
+                | Refusal::Duplicate(_) => json_error(409, &message),
                 Refusal::Invalid(_) => json_error(400, &message),
                 Refusal::NotYours => json_error(403, &message),
             }

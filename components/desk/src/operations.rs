@@ -39,10 +39,16 @@ fn channel(segment: &str) -> Result<Channel, Response> {
         .map_err(|e: vocab::UnknownName| json_error(400, &e.to_string()))
 }
 
+/// Everything held about a customer: this identity's data (as before), the customer panel's
+/// notes, tags and links (`customer`), and the data of every linked identity (`linked`).
 pub fn export(db: &SpinDb, caller: &Caller, channel_name: &str, customer: &str) -> Answer {
     let channel = channel(channel_name)?;
-    let data = store::privacy::export_customer(db, channel, customer)
-        .map_err(|e| database_error(&e))?
+    let identity = store::customers::Identity {
+        channel,
+        customer_id: customer.to_string(),
+    };
+    let (profile, data) = conversation::customers::export(db, &identity)
+        .map_err(refused)?
         .ok_or_else(|| json_error(404, "unknown customer on this channel"))?;
     let subject = subject(channel, customer)?;
     store::privacy::audit(
@@ -53,10 +59,20 @@ pub fn export(db: &SpinDb, caller: &Caller, channel_name: &str, customer: &str) 
         bot::now_ms(),
     )
     .map_err(|e| database_error(&e))?;
-    let body = views::export(&data).map_err(|e| {
+    let unreadable = |e: serde_json::Error| {
         eprintln!("desk: an outbox body is not JSON: {e}");
         json_error(500, "stored data is unreadable")
-    })?;
+    };
+    let mut exports = data.iter().map(views::export);
+    let mut body = exports
+        .next()
+        .ok_or_else(|| json_error(404, "unknown customer on this channel"))?
+        .map_err(unreadable)?;
+    body["customer"] = views::customer(&profile);
+    body["linked"] = exports
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unreadable)?
+        .into();
     Ok(json(200, &body))
 }
 

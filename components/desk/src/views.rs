@@ -61,6 +61,75 @@ pub fn message(m: &TranscriptMessage) -> Value {
     })
 }
 
+/// How a message goes out: `{"kind": "message" | "human_agent_tag"}`,
+/// `{"kind": "template", "template", "language"}` or `{"kind": "nothing", "reason"}`.
+pub fn outgoing(how: &conversation::desk::Outgoing) -> Value {
+    use conversation::desk::Outgoing;
+    match how {
+        Outgoing::Template { name, language } => {
+            json!({ "kind": how.kind(), "template": name, "language": language })
+        }
+        Outgoing::PrivateReply { comment_id } => {
+            json!({ "kind": how.kind(), "comment_id": comment_id })
+        }
+        Outgoing::Nothing(reason) => json!({ "kind": how.kind(), "reason": reason }),
+        Outgoing::Message | Outgoing::HumanAgentTag => json!({ "kind": how.kind() }),
+    }
+}
+
+/// A customer's identities, notes and tags.
+pub fn customer(c: &store::customers::Customer) -> Value {
+    json!({
+        "identities": c.identities.iter().map(|i| json!({ "channel": i.channel, "customer_id": i.customer_id })).collect::<Vec<_>>(),
+        "notes": c.notes,
+        "tags": c.tags,
+    })
+}
+
+/// The desk's customer panel: the customer, the detected language and every conversation
+/// on every linked channel with its outcome and ratings.
+pub fn panel(p: &conversation::customers::Panel) -> Value {
+    let mut body = customer(&p.customer);
+    body["language"] = json!(p.language);
+    body["conversations"] = p
+        .conversations
+        .iter()
+        .map(|past| {
+            let c = &past.conversation;
+            let outcome = match past.handoffs.last() {
+                None => "bot",
+                Some(h) if h.resolved_ms.is_some() => "resolved",
+                Some(_) => "with_agent",
+            };
+            let ratings: Vec<i64> = past.handoffs.iter().filter_map(|h| h.csat).collect();
+            json!({
+                "conversation_id": c.id.to_string(), "channel": c.channel,
+                "customer_id": c.customer_id, "customer_name": c.customer_name,
+                "language": c.language, "status": c.status,
+                "last_customer_ms": c.last_customer_ms, "messages": past.messages,
+                "outcome": outcome, "csat": ratings,
+                "handoffs": past.handoffs.iter().map(handoff).collect::<Vec<_>>(),
+            })
+        })
+        .collect::<Vec<_>>()
+        .into();
+    body
+}
+
+/// A saved reply: as stored, and `rendered` with the shop's facts (or `problem`).
+pub fn saved_reply(saved: &conversation::desk::SavedReply) -> Value {
+    let s = &saved.stored;
+    let mut body = json!({
+        "id": s.id.to_string(), "shortcut": s.shortcut, "language": s.language,
+        "text": s.text, "updated_ms": s.updated_ms,
+    });
+    match &saved.rendered {
+        Ok(text) => body["rendered"] = json!(text),
+        Err(problem) => body["problem"] = json!(problem),
+    }
+    body
+}
+
 /// A conversation with its handoffs and messages.
 pub fn conversation(
     c: &store::Conversation,

@@ -1,4 +1,5 @@
-//! Messenger webhook: `GET` handshake and signed `POST` events at `/webhooks/messenger`.
+//! Facebook Page webhook: `GET` handshake and signed `POST` events at `/webhooks/messenger`:
+//! Messenger messages and the page feed's public comments.
 //!
 //! A signed POST is answered as soon as its events are stored with their replies; the replies
 //! are delivered after the answer (see `component_shell::bot`).
@@ -19,7 +20,7 @@ mod entry {
             request,
             out,
             meta::Channel::Messenger,
-            meta::parse_messenger,
+            meta::parse_page_webhook,
         )
         .await
     }

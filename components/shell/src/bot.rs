@@ -99,7 +99,7 @@ pub async fn serve_webhook(
     incoming: spin_sdk::http::IncomingRequest,
     out: spin_sdk::http::ResponseOutparam,
     channel: Channel,
-    parse: fn(&[u8]) -> Result<Vec<InboundEvent>, meta::ParseError>,
+    parse: fn(&[u8]) -> Result<meta::Webhook, meta::ParseError>,
 ) {
     let started = std::time::Instant::now();
     let (response, stored) = match crate::read_request(incoming).await {
@@ -108,12 +108,12 @@ pub async fn serve_webhook(
             Err(response) => (response, None),
             Ok(body) => match parse(body) {
                 Err(e) => (json_error(400, &e.to_string()), None),
-                Ok(events) => match (crate::db::open_default(), settings()) {
+                Ok(webhook) => match (crate::db::open_default(), settings()) {
                     (Err(e), _) => (database_unavailable(&e), None),
                     (_, Err(response)) => (response, None),
                     (Ok(db), Ok(settings)) => {
                         let (response, stored) =
-                            store_events(&db, &settings, channel, &events, started);
+                            store_events(&db, &settings, channel, &webhook, started);
                         (response, Some((db, settings, stored)))
                     }
                 },
@@ -153,19 +153,27 @@ fn store_events(
     db: &SpinDb,
     settings: &Settings,
     channel: Channel,
-    events: &[InboundEvent],
+    webhook: &meta::Webhook,
     started: std::time::Instant,
 ) -> (Response, StoredEvents) {
     let shop = match shop_or_500() {
         Ok(shop) => shop,
         Err(response) => return (response, StoredEvents::default()),
     };
-    // The NLU runs before any database work.
-    let analyzed: Result<Vec<(Option<policy::Analysis>, Batch)>, String> = events
+    // The NLU runs before any database work: the messages, then the comments' texts.
+    let comment_texts: Vec<EventKind> = webhook
+        .comments
         .iter()
-        .map(|event| {
+        .map(|c| EventKind::Text(c.text.clone()))
+        .collect();
+    let analyzed: Result<Vec<(Option<policy::Analysis>, Batch)>, String> = webhook
+        .messages
+        .iter()
+        .map(|event| &event.kind)
+        .chain(&comment_texts)
+        .map(|kind| {
             let mut metrics = Batch::default();
-            analyze_event(&event.kind, &mut metrics).map(|analysis| (analysis, metrics))
+            analyze_event(kind, &mut metrics).map(|analysis| (analysis, metrics))
         })
         .collect();
     let analyzed = match analyzed {
@@ -187,22 +195,43 @@ fn store_events(
     let mut unwritten = Some(request_metrics);
     let mut stored = StoredEvents::default();
     let mut handled = 0;
-    for (event, (analysis, mut metrics)) in events.iter().zip(analyzed) {
+    let items = webhook
+        .messages
+        .iter()
+        .map(Item::Message)
+        .chain(webhook.comments.iter().map(Item::Comment));
+    for (item, (analysis, mut metrics)) in items.zip(analyzed) {
         if let Some(request) = &unwritten {
             metrics.merge(request);
         }
         let now = now_ms();
-        let outcome = conversation::message::handle(
-            db,
-            shop,
-            &settings.conversation,
-            &Inbound::from_event(event, now),
-            analysis.as_ref(),
-            &metrics,
-            now,
-        );
+        let outcome = match item {
+            Item::Message(event) => conversation::message::handle(
+                db,
+                shop,
+                &settings.conversation,
+                &Inbound::from_event(event, now),
+                analysis.as_ref(),
+                &metrics,
+                now,
+            )
+            .map(Some),
+            Item::Comment(comment) => conversation::comments::handle(
+                db,
+                shop,
+                &settings.conversation,
+                comment,
+                analysis.as_ref(),
+                &metrics,
+                now,
+            )
+            .map(|outcome| match outcome {
+                conversation::comments::CommentOutcome::Handled(outcome) => Some(outcome),
+                conversation::comments::CommentOutcome::Ignored => None,
+            }),
+        };
         match outcome {
-            Ok(outcome) => {
+            Ok(Some(outcome)) => {
                 stored.due |= outcome.due;
                 if let Handled::Stored(_, written) = outcome.handled {
                     handled += 1;
@@ -210,6 +239,7 @@ fn store_events(
                     unwritten = None;
                 }
             }
+            Ok(None) => {}
             Err(e) => {
                 eprintln!("bot: could not store a {} event: {e}", channel.as_str());
                 let response = json_error(500, "could not store the event; it will be redelivered");
@@ -222,11 +252,20 @@ fn store_events(
     {
         eprintln!("metrics not recorded: {e}");
     }
+    let received = webhook.messages.len() + webhook.comments.len();
     let response = json(
         200,
-        &serde_json::json!({ "received": events.len(), "handled": handled }),
+        &serde_json::json!({ "received": received, "handled": handled }),
     );
     (response, stored)
+}
+
+/// One thing a webhook POST carries.
+enum Item<'a> {
+    /// A direct message.
+    Message(&'a InboundEvent),
+    /// A public comment.
+    Comment(&'a meta::CommentEvent),
 }
 
 /// Adds one request to the request metrics.

@@ -181,8 +181,9 @@ async fn attempt(row: &Delivery, graph: &Graph) -> (Outcome, bool) {
         .header("content-type", "application/json");
     if let Some(channel) = token {
         let name = match channel {
-            Channel::Messenger => "messenger_page_token",
+            Channel::Messenger | Channel::FacebookComments => "messenger_page_token",
             Channel::WhatsApp => "whatsapp_token",
+            Channel::Instagram | Channel::InstagramComments => "instagram_page_token",
             Channel::WebChat => {
                 return (Outcome::Failed("no token for the web chat".into()), false);
             }

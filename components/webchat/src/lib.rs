@@ -219,6 +219,7 @@ fn converse(
         customer_ms: now,
         kind,
         claimed_conversation: request.conversation_id,
+        comment: None,
     };
     let outcome = conversation::message::handle(
         db,

@@ -16,12 +16,9 @@ mod entry {
 
     #[http_component]
     async fn handle(request: IncomingRequest, out: ResponseOutparam) {
-        component_shell::bot::serve_webhook(
-            request,
-            out,
-            meta::Channel::WhatsApp,
-            meta::parse_whatsapp,
-        )
+        component_shell::bot::serve_webhook(request, out, meta::Channel::WhatsApp, |body| {
+            meta::parse_whatsapp(body).map(meta::Webhook::from)
+        })
         .await
     }
 }

@@ -88,18 +88,39 @@ pub fn prepare(delivery: &Delivery, graph: &Graph, now_ms: i64) -> Attempt {
         Ok(Route::Platform(channel)) => channel,
         Err(e) => return Attempt::Known(Outcome::Failed(e.message().to_string())),
     };
-    let human_agent_tag = match serde_json::from_str::<serde_json::Value>(&delivery.body) {
-        Ok(body) => body["tag"] == "HUMAN_AGENT",
-        Err(e) => {
-            return Attempt::Known(Outcome::Failed(format!("the stored body is not JSON: {e}")));
-        }
-    };
+    let (human_agent_tag, template) =
+        match serde_json::from_str::<serde_json::Value>(&delivery.body) {
+            Ok(body) => (body["tag"] == "HUMAN_AGENT", body["type"] == "template"),
+            Err(e) => {
+                return Attempt::Known(Outcome::Failed(format!(
+                    "the stored body is not JSON: {e}"
+                )));
+            }
+        };
+    // An approved WhatsApp template may go out at any time; everything else needs the window.
     let window = Window::at(channel, delivery.last_customer_ms, now_ms);
-    if let Some(reason) = window.refusal(human_agent_tag) {
+    if let Some(reason) = window.refusal(human_agent_tag)
+        && !(channel == Channel::WhatsApp && template)
+    {
         return Attempt::Known(Outcome::Failed(reason.into()));
     }
     let url = match channel {
-        Channel::Messenger => meta::messenger_url(&graph.base, &graph.version),
+        Channel::Messenger | Channel::Instagram => meta::messenger_url(&graph.base, &graph.version),
+        // A private reply goes to `me/messages`; a public one under the comment.
+        Channel::FacebookComments | Channel::InstagramComments => {
+            match delivery
+                .target
+                .strip_prefix(crate::message::PUBLIC_REPLY_TARGET)
+            {
+                Some(comment_id) => meta::comment_reply_url(
+                    &graph.base,
+                    &graph.version,
+                    channel == Channel::InstagramComments,
+                    comment_id,
+                ),
+                None => meta::messenger_url(&graph.base, &graph.version),
+            }
+        }
         Channel::WhatsApp => meta::whatsapp_url(&graph.base, &graph.version, &delivery.target),
         Channel::WebChat => {
             return Attempt::Known(Outcome::Failed(
@@ -279,6 +300,27 @@ mod tests {
             ),
             ("messenger", r#"{"tag":"HUMAN_AGENT"}"#, now - 8 * DAY, None),
             ("whatsapp", "{}", now - 2 * DAY, None),
+            (
+                "whatsapp",
+                r#"{"type":"template"}"#,
+                now - 30 * DAY,
+                Some("https://graph.example/v25.0/PNID/messages"),
+            ),
+            (
+                "instagram",
+                r#"{"tag":"HUMAN_AGENT"}"#,
+                now - 2 * DAY,
+                Some("https://graph.example/v25.0/me/messages"),
+            ),
+            ("instagram", "{}", now - 2 * DAY, None),
+            (
+                "facebook_comments",
+                "{}",
+                now - 2 * DAY,
+                Some("https://graph.example/v25.0/me/messages"),
+            ),
+            ("instagram_comments", "{}", now - 8 * DAY, None),
+            ("messenger", r#"{"type":"template"}"#, now - 2 * DAY, None),
             ("webchat", "{}", now, None),
             ("telegram", "{}", now, None),
             ("messenger", "not json", now, None),
@@ -286,6 +328,24 @@ mod tests {
         for (channel, body, last, url) in cases {
             let attempt = prepare(&delivery(channel, body, last), &graph, now);
             assert_eq!(sent_to(&attempt).as_deref(), url, "{channel} {body} {last}");
+        }
+        // A public reply goes under the comment.
+        for (channel, url) in [
+            (
+                "facebook_comments",
+                "https://graph.example/v25.0/C7/comments",
+            ),
+            (
+                "instagram_comments",
+                "https://graph.example/v25.0/C7/replies",
+            ),
+        ] {
+            let mut public = delivery(channel, "{}", now - 1);
+            public.target = "public:C7".into();
+            assert_eq!(
+                sent_to(&prepare(&public, &graph, now)).as_deref(),
+                Some(url)
+            );
         }
     }
 

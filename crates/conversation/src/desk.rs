@@ -34,6 +34,10 @@ pub enum Refusal {
     Invalid(String),
     /// An agent asked for a conversation that is neither waiting in the queue nor theirs.
     NotYours,
+    /// Nothing may go out to the customer now (the platform's messaging window): why.
+    WindowClosed(String),
+    /// Something with the same name exists already: what.
+    Duplicate(String),
 }
 
 impl std::fmt::Display for Refusal {
@@ -51,6 +55,8 @@ impl std::fmt::Display for Refusal {
             Refusal::NotYours => f.write_str(
                 "the conversation is not in your queue: neither waiting nor held by you",
             ),
+            Refusal::WindowClosed(why) => f.write_str(why),
+            Refusal::Duplicate(what) => write!(f, "{what} exists already"),
         }
     }
 }
@@ -161,6 +167,191 @@ pub fn claim(db: &impl Database, id: i64, actor: &Actor, now_ms: i64) -> Result<
     }
 }
 
+/// How a message to the customer goes out at a moment, given the platform's messaging
+/// window (see [`Window`]) and the WhatsApp templates of the shop config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// A normal message (within 24 hours of the customer's last message; the web chat).
+    Message,
+    /// A person's message tagged `HUMAN_AGENT` (Messenger and Instagram, 24 hours to 7 days).
+    HumanAgentTag,
+    /// A private reply to the customer's latest public comment (comment channels; Meta
+    /// allows one per comment, within 7 days).
+    PrivateReply {
+        /// The comment.
+        comment_id: String,
+    },
+    /// An approved WhatsApp template (WhatsApp after 24 hours).
+    Template {
+        /// The template's name.
+        name: String,
+        /// Its language code for this customer.
+        language: String,
+    },
+    /// Nothing may go out: why.
+    Nothing(String),
+}
+
+impl Outgoing {
+    /// The name used in the desk's API.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outgoing::Message => "message",
+            Outgoing::HumanAgentTag => "human_agent_tag",
+            Outgoing::PrivateReply { .. } => "private_reply",
+            Outgoing::Template { .. } => "template",
+            Outgoing::Nothing(_) => "nothing",
+        }
+    }
+}
+
+/// Which message is meant: an agent's reply, or the bot's rating question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A person writes: Messenger and Instagram allow the `HUMAN_AGENT` tag.
+    AgentReply,
+    /// The bot asks for a rating: no tag; WhatsApp's `csat` template.
+    RatingQuestion,
+}
+
+/// How a message for `purpose` would go out to `conversation`'s customer at `now_ms`.
+///
+/// # Errors
+///
+/// A database error (reading a comment conversation's latest comment).
+pub fn outgoing(
+    db: &impl Database,
+    shop: &replies::Shop,
+    conversation: &Conversation,
+    purpose: Purpose,
+    now_ms: i64,
+) -> Result<Outgoing, Error> {
+    if conversation.channel.is_comments() {
+        return comment_outgoing(db, conversation, purpose, now_ms);
+    }
+    Ok(message_outgoing(shop, conversation, purpose, now_ms))
+}
+
+/// [`outgoing`] on a comment channel: a private reply to the latest comment, if it may
+/// still have one.
+fn comment_outgoing(
+    db: &impl Database,
+    conversation: &Conversation,
+    purpose: Purpose,
+    now_ms: i64,
+) -> Result<Outgoing, Error> {
+    if purpose == Purpose::RatingQuestion {
+        return Ok(Outgoing::Nothing(
+            "no rating question after a public comment".into(),
+        ));
+    }
+    Ok(match store::comments::latest(db, conversation.id)? {
+        None => Outgoing::Nothing("no comment to answer in this conversation".into()),
+        Some(c) if c.private_reply_ms.is_some() => Outgoing::Nothing(
+            "the customer's latest comment had its private reply already (Meta allows one per comment); their answer arrives as a direct message".into(),
+        ),
+        Some(c) if now_ms - c.created_ms > vocab::window::HUMAN_AGENT_MS => Outgoing::Nothing(
+            "the customer's latest comment is more than 7 days old: Meta allows no private reply any more".into(),
+        ),
+        Some(c) => Outgoing::PrivateReply {
+            comment_id: c.comment_id,
+        },
+    })
+}
+
+/// [`outgoing`] on a messaging channel: by the platform's messaging window.
+fn message_outgoing(
+    shop: &replies::Shop,
+    conversation: &Conversation,
+    purpose: Purpose,
+    now_ms: i64,
+) -> Outgoing {
+    let window = Window::at(conversation.channel, conversation.last_customer_ms, now_ms);
+    let lang = conversation.language.unwrap_or(Lang::En);
+    match (window, conversation.channel, purpose) {
+        (Window::Standard, _, _) => Outgoing::Message,
+        (Window::HumanAgent, _, Purpose::AgentReply) => Outgoing::HumanAgentTag,
+        (_, Channel::WhatsApp, purpose) => {
+            let (template, key) = match purpose {
+                Purpose::AgentReply => (&shop.templates.agent_reply, "agent_reply"),
+                Purpose::RatingQuestion => (&shop.templates.csat, "csat"),
+            };
+            match template {
+                Some(t) => Outgoing::Template {
+                    name: t.name.clone(),
+                    language: t.language(lang).to_string(),
+                },
+                None => Outgoing::Nothing(format!(
+                    "more than 24 hours since the customer's last message: WhatsApp delivers only an approved template, and config/shop.toml names none for this ([whatsapp_templates.{key}])"
+                )),
+            }
+        }
+        (Window::HumanAgent, _, Purpose::RatingQuestion) => Outgoing::Nothing(
+            "more than 24 hours since the customer's last message: only a person's reply (HUMAN_AGENT) may go out".into(),
+        ),
+        (Window::Closed, _, _) => Outgoing::Nothing(
+            "more than 7 days since the customer's last message: Messenger and Instagram allow no reply any more".into(),
+        ),
+    }
+}
+
+/// The outbox rows that send `reply` to the conversation's customer as `how` says (nothing
+/// for [`Outgoing::Nothing`]).
+fn outgoing_rows(
+    shop: &replies::Shop,
+    conversation: &Conversation,
+    reply: &replies::Reply,
+    how: &Outgoing,
+    lang: Lang,
+) -> Vec<store::NewOutbox> {
+    match how {
+        Outgoing::Nothing(_) => Vec::new(),
+        Outgoing::PrivateReply { comment_id } => vec![store::NewOutbox {
+            channel: conversation.channel.as_str().to_string(),
+            target: "me".to_string(),
+            body: meta::private_reply(comment_id, &reply.text).to_string(),
+        }],
+        Outgoing::Template { name, language } => {
+            // The rating question's template carries the ratings on its quick-reply
+            // buttons; an agent's reply is the template's body variable.
+            let (text, payloads) = if reply.buttons.is_empty() {
+                (Some(reply.text.as_str()), Vec::new())
+            } else {
+                (
+                    None,
+                    reply.buttons.iter().map(|b| b.payload.clone()).collect(),
+                )
+            };
+            vec![store::NewOutbox {
+                channel: conversation.channel.as_str().to_string(),
+                target: conversation.business_id.clone(),
+                body: meta::whatsapp_template(
+                    &conversation.customer_id,
+                    name,
+                    language,
+                    text,
+                    &payloads,
+                )
+                .to_string(),
+            }]
+        }
+        Outgoing::Message | Outgoing::HumanAgentTag => {
+            let messaging = if *how == Outgoing::HumanAgentTag {
+                meta::MessengerMessaging::HumanAgent
+            } else {
+                meta::MessengerMessaging::Response
+            };
+            reply_rows(
+                shop,
+                conversation,
+                std::slice::from_ref(reply),
+                lang,
+                messaging,
+            )
+        }
+    }
+}
+
 /// An agent's message, stored and queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentReply {
@@ -170,16 +361,20 @@ pub struct AgentReply {
     pub channel: Channel,
     /// The messaging window it was sent in.
     pub window: Window,
+    /// How it goes out.
+    pub sent_as: Outgoing,
 }
 
 /// Writes `text` to the customer through their channel as the actor: a normal reply within
-/// 24 hours of the customer's last message, on Messenger up to 7 days with the `HUMAN_AGENT`
-/// tag; later it is queued anyway and recorded as failed by the delivery (for operators).
+/// 24 hours of the customer's last message; later on Messenger and Instagram (up to 7 days)
+/// with the `HUMAN_AGENT` tag, on WhatsApp as the approved `agent_reply` template. When
+/// nothing may go out it is refused ([`Refusal::WindowClosed`]) and nothing is stored.
 /// Writing to a conversation nobody holds claims it; the admin may write to any.
 ///
 /// # Errors
 ///
-/// [`Refusal::HeldBy`] another agent, [`Refusal::NotFound`], or a database error.
+/// [`Refusal::HeldBy`] another agent, [`Refusal::NotFound`], [`Refusal::WindowClosed`], or a
+/// database error.
 pub fn reply(
     db: &impl Database,
     shop: &replies::Shop,
@@ -190,10 +385,10 @@ pub fn reply(
 ) -> Result<AgentReply, Error> {
     let conversation = conversation(db, id)?;
     let window = Window::at(conversation.channel, conversation.last_customer_ms, now_ms);
-    let messaging = match window {
-        Window::Standard => meta::MessengerMessaging::Response,
-        Window::HumanAgent | Window::Closed => meta::MessengerMessaging::HumanAgent,
-    };
+    let how = outgoing(db, shop, &conversation, Purpose::AgentReply, now_ms)?;
+    if let Outgoing::Nothing(why) = &how {
+        return Err(Refusal::WindowClosed(why.clone()).into());
+    }
     let author = format!("agent:{}", actor.key);
     let lang = conversation.language.unwrap_or(Lang::En);
     let message_id = in_transaction(db, || {
@@ -217,14 +412,18 @@ pub fn reply(
             text: text.to_string(),
             buttons: Vec::new(),
         };
-        let rows = reply_rows(shop, &conversation, &[reply], lang, messaging);
+        let rows = outgoing_rows(shop, &conversation, &reply, &how, lang);
         store::enqueue_all(db, id, &rows, now_ms, 0, conversation.last_customer_ms)?;
+        if let Outgoing::PrivateReply { comment_id } = &how {
+            store::comments::mark_private_reply(db, comment_id, now_ms)?;
+        }
         Ok(Ok(message_id))
     })?;
     Ok(AgentReply {
         message_id,
         channel: conversation.channel,
         window,
+        sent_as: how,
     })
 }
 
@@ -279,8 +478,10 @@ pub fn transfer(
 }
 
 /// Resolves the conversation (with an optional note) and hands it back to the bot, which
-/// asks the customer for a 1–5 rating in their language. Agents must hold it; the admin
-/// may resolve any.
+/// asks the customer for a 1–5 rating in their language: as a message within 24 hours of
+/// the customer's last message, on WhatsApp later as the approved `csat` template; when
+/// neither may go out it is not asked, and the returned [`Outgoing::Nothing`] says why.
+/// Agents must hold the conversation; the admin may resolve any.
 ///
 /// # Errors
 ///
@@ -293,10 +494,11 @@ pub fn resolve(
     actor: &Actor,
     note: Option<&str>,
     now_ms: i64,
-) -> Result<(), Error> {
+) -> Result<Outgoing, Error> {
     let conversation = conversation(db, id)?;
     let lang = conversation.language.unwrap_or(Lang::En);
     let prompt = replies::rating_prompt(&shop.faq, lang);
+    let how = outgoing(db, shop, &conversation, Purpose::RatingQuestion, now_ms)?;
     in_transaction(db, || {
         match store::desk::holder(db, id)? {
             None => return Ok(Err(Refusal::NotHandedOff)),
@@ -307,17 +509,92 @@ pub fn resolve(
             _ => {}
         }
         store::desk::resolve(db, id, note, now_ms)?;
-        store::add_message(db, id, &bot_message(&prompt.text, lang), now_ms)?;
-        let rows = reply_rows(
-            shop,
-            &conversation,
-            std::slice::from_ref(&prompt),
-            lang,
-            meta::MessengerMessaging::Response,
-        );
-        store::enqueue_all(db, id, &rows, now_ms, 0, conversation.last_customer_ms)?;
+        if !matches!(how, Outgoing::Nothing(_)) {
+            store::add_message(db, id, &bot_message(&prompt.text, lang), now_ms)?;
+            let rows = outgoing_rows(shop, &conversation, &prompt, &how, lang);
+            store::enqueue_all(db, id, &rows, now_ms, 0, conversation.last_customer_ms)?;
+        }
         Ok(Ok(()))
-    })
+    })?;
+    Ok(how)
+}
+
+/// A saved reply, with its text filled from the shop's facts for the agent to insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedReply {
+    /// As stored.
+    pub stored: store::saved_replies::SavedReply,
+    /// The text with its placeholders filled, or why it cannot be (a fact since removed
+    /// from the shop config).
+    pub rendered: Result<String, String>,
+}
+
+fn rendered(shop: &replies::Shop, stored: store::saved_replies::SavedReply) -> SavedReply {
+    let what = format!("saved reply /{} ({})", stored.shortcut, stored.language);
+    let rendered = shop
+        .facts
+        .fill(&what, stored.language.as_str(), &stored.text)
+        .map_err(|e| e.to_string());
+    SavedReply { stored, rendered }
+}
+
+/// Every saved reply, filled for the agents.
+///
+/// # Errors
+///
+/// A database error.
+pub fn saved_replies(db: &impl Database, shop: &replies::Shop) -> Result<Vec<SavedReply>, Error> {
+    Ok(store::saved_replies::list(db)?
+        .into_iter()
+        .map(|stored| rendered(shop, stored))
+        .collect())
+}
+
+/// Saves a new reply (`id` `None`) or changes one. Its placeholders must have values in
+/// the shop config.
+///
+/// # Errors
+///
+/// [`Refusal::Invalid`] for a placeholder without a value, [`Refusal::Duplicate`] for a
+/// shortcut the language has already, [`Refusal::NotFound`] for an unknown `id`, or a
+/// database error.
+pub fn save_reply(
+    db: &impl Database,
+    shop: &replies::Shop,
+    id: Option<i64>,
+    reply: &crate::requests::SavedReplyBody,
+    now_ms: i64,
+) -> Result<SavedReply, Error> {
+    let what = format!("saved reply /{}", reply.shortcut);
+    shop.facts
+        .fill(&what, reply.language.as_str(), &reply.text)
+        .map_err(|e| Refusal::Invalid(e.to_string()))?;
+    let stored = in_transaction(db, || {
+        let (shortcut, language) = (reply.shortcut.as_str(), reply.language);
+        if store::saved_replies::taken(db, shortcut, language, id)?.is_some() {
+            return Ok(Err(Refusal::Duplicate(format!(
+                "a saved reply /{shortcut} in {language}"
+            ))));
+        }
+        Ok(
+            store::saved_replies::save(db, id, shortcut, language, &reply.text, now_ms)?
+                .ok_or_else(|| Refusal::NotFound(format!("saved reply {}", id.unwrap_or(0)))),
+        )
+    })?;
+    Ok(rendered(shop, stored))
+}
+
+/// Deletes a saved reply.
+///
+/// # Errors
+///
+/// [`Refusal::NotFound`], or a database error.
+pub fn delete_reply(db: &impl Database, id: i64) -> Result<(), Error> {
+    if store::saved_replies::delete(db, id)? {
+        Ok(())
+    } else {
+        Err(Refusal::NotFound(format!("saved reply {id}")).into())
+    }
 }
 
 /// The operator's crisis switch.
@@ -396,7 +673,9 @@ pub fn set_crisis(
 }
 
 /// Erases a customer and closes their open erasure requests, in one transaction, audited
-/// by `subject` (a keyed hash, never the id); returns how many messages went.
+/// by `subject` (a keyed hash, never the id); returns how many messages went. A customer
+/// linked across channels is erased on each, with the notes, tags and links of the desk's
+/// customer panel.
 ///
 /// # Errors
 ///
@@ -409,12 +688,30 @@ pub fn erase(
     subject: &str,
     now_ms: i64,
 ) -> Result<i64, Error> {
+    let asked = store::customers::Identity {
+        channel,
+        customer_id: customer_id.to_string(),
+    };
     in_transaction(db, || {
-        // Before the erasure, which anonymizes the customer id the requests are found by.
-        store::privacy::close_erasure_requests_of(db, channel, customer_id, &actor.key, now_ms)?;
-        let Some(erased) = store::privacy::erase_customer(db, channel, customer_id)? else {
+        // The customer on every linked channel, with the profile's notes and tags.
+        let customer = store::customers::customer(db, &asked)?;
+        if !store::customers::known(db, &asked)? {
             return Ok(Err(Refusal::NotFound("customer on this channel".into())));
-        };
+        }
+        let mut erased = 0;
+        for identity in &customer.identities {
+            let (channel, customer_id) = (identity.channel, identity.customer_id.as_str());
+            // Before the erasure, which anonymizes the customer id the requests are found by.
+            store::privacy::close_erasure_requests_of(
+                db,
+                channel,
+                customer_id,
+                &actor.key,
+                now_ms,
+            )?;
+            erased += store::privacy::erase_customer(db, channel, customer_id)?.unwrap_or(0);
+        }
+        store::customers::forget(db, &asked)?;
         store::privacy::audit(db, &actor.key, "erase", Some(subject), now_ms)?;
         Ok(Ok(erased))
     })

@@ -24,11 +24,16 @@
 //!   policy, store the outcome and its replies in one short transaction.
 //! - [`delivery`]: outbox rows to requests (the messaging window, routes, tokens) and the
 //!   platform's answers to outcomes recorded with back-off.
-//! - [`desk`]: the agents' operations (claim, reply, transfer, resolve) and the operator's
-//!   (crisis mode, erasure, retention).
+//! - [`desk`]: the agents' operations (claim, reply, transfer, resolve, saved replies) and
+//!   the operator's (crisis mode, erasure, retention).
+//! - [`comments`]: public comments under the page's and the Instagram account's posts.
+//! - [`customers`]: the customer across channels (the desk's customer panel, linked
+//!   identities, notes and tags).
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod comments;
+pub mod customers;
 pub mod delivery;
 pub mod desk;
 pub mod limits;

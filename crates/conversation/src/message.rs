@@ -36,6 +36,70 @@ pub struct Inbound<'a> {
     pub kind: &'a EventKind,
     /// For the web chat: the conversation the customer says it is in, which must be theirs.
     pub claimed_conversation: Option<i64>,
+    /// For a public comment: its post and whether a public reply is allowed.
+    pub comment: Option<&'a CommentContext>,
+}
+
+/// A public comment being answered (the comment channels; `message_id` is the comment id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommentContext {
+    /// The post (or media) it is under.
+    pub post_id: String,
+    /// A link to the post, when known.
+    pub permalink: Option<String>,
+    /// No public reply went to this customer under this post in the last day.
+    pub public_reply_allowed: bool,
+}
+
+/// What goes out for a comment: the answer as a private reply, and the short public reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct CommentReplies {
+    private: Option<String>,
+    public: Option<String>,
+}
+
+/// Applies the comment rules of the shop config to a plan: only an FAQ answer of an intent
+/// configured for it goes out, as one private reply (its buttons dropped), with the public
+/// reply where configured and allowed; a handoff is never acknowledged (in public or in the
+/// one private reply Meta allows, which is left to the agent); everything else is kept for
+/// the agents unanswered.
+fn comment_replies(
+    shop: &replies::Shop,
+    plan: &mut Plan,
+    comment: &CommentContext,
+) -> CommentReplies {
+    let lang = plan.decision.state.reply_language();
+    let intent = match &plan.decision.action {
+        policy::Action::Answer { intent } if plan.handoff_reason.is_none() => Some(intent.clone()),
+        _ => None,
+    };
+    match intent {
+        Some(intent) if shop.comments.private_reply(&intent) && !plan.replies.is_empty() => {
+            let text = plan
+                .replies
+                .iter()
+                .map(|r| r.text.as_str())
+                .collect::<Vec<_>>()
+                .join("\n\n");
+            plan.replies = vec![replies::Reply {
+                text: text.clone(),
+                buttons: Vec::new(),
+            }];
+            let public = comment
+                .public_reply_allowed
+                .then(|| shop.comments.public_reply(&intent, lang))
+                .flatten()
+                .map(str::to_string);
+            CommentReplies {
+                private: Some(text),
+                public,
+            }
+        }
+        _ => {
+            plan.replies.clear();
+            CommentReplies::default()
+        }
+    }
 }
 
 impl<'a> Inbound<'a> {
@@ -50,6 +114,7 @@ impl<'a> Inbound<'a> {
             customer_ms: event.timestamp_ms.min(now_ms),
             kind: &event.kind,
             claimed_conversation: None,
+            comment: None,
         }
     }
 }
@@ -134,7 +199,24 @@ pub fn handle(
             now_ms,
             &mut turn_metrics,
         )?;
-        let outbox = outbox_rows(shop, inbound, &current, &plan);
+        let mut plan = plan;
+        let comment = inbound.comment.map(|c| comment_replies(shop, &mut plan, c));
+        let mut outbox = outbox_rows(shop, inbound, &current, &plan);
+        let new_comment = match (inbound.comment, &comment, inbound.message_id) {
+            (Some(context), Some(replies), Some(comment_id)) => {
+                outbox.retain(|row| row.notification);
+                outbox.extend(comment_rows(inbound.channel, comment_id, replies));
+                Some(store::comments::NewComment {
+                    comment_id: comment_id.to_string(),
+                    channel: inbound.channel,
+                    post_id: context.post_id.clone(),
+                    permalink: context.permalink.clone(),
+                    private_reply: replies.private.is_some(),
+                    public_reply: replies.public.is_some(),
+                })
+            }
+            _ => None,
+        };
         let written = store::turn::write_turn(
             db,
             &store::turn::Turn {
@@ -154,6 +236,7 @@ pub fn handle(
                 erasure: plan.erasure,
                 rating: plan.rating,
                 metrics: &turn_metrics,
+                comment: new_comment.as_ref(),
             },
         )?;
         let handled = match written {
@@ -217,6 +300,32 @@ fn current_conversation(
         )),
     }
 }
+
+/// The outbox rows of a comment's replies: the private reply (Messenger Platform, to the
+/// comment), then the public one (under the comment; its target names the comment).
+fn comment_rows(channel: Channel, comment_id: &str, replies: &CommentReplies) -> Vec<TurnOutbox> {
+    let private = replies.private.as_deref().map(|text| NewOutbox {
+        channel: channel.as_str().to_string(),
+        target: "me".to_string(),
+        body: meta::private_reply(comment_id, text).to_string(),
+    });
+    let public = replies.public.as_deref().map(|text| NewOutbox {
+        channel: channel.as_str().to_string(),
+        target: format!("{PUBLIC_REPLY_TARGET}{comment_id}"),
+        body: meta::public_reply(text).to_string(),
+    });
+    private
+        .into_iter()
+        .chain(public)
+        .map(|row| TurnOutbox {
+            row,
+            notification: false,
+        })
+        .collect()
+}
+
+/// The outbox target of a public reply: this prefix and the comment id.
+pub const PUBLIC_REPLY_TARGET: &str = "public:";
 
 /// The message's outbox rows in the order they go out: WhatsApp's read receipt, a new
 /// handoff's notification (the team hears of it before the customer's acknowledgement
@@ -502,7 +611,7 @@ fn replies_for(
 }
 
 /// Replies to a conversation's customer as outbox rows: Graph API bodies for its channel
-/// (Messenger quick replies; WhatsApp buttons or a list). Web chat conversations have
+/// (Messenger and Instagram quick replies; WhatsApp buttons or a list). Web chat conversations have
 /// none: their customers read the transcript.
 pub fn reply_rows(
     shop: &replies::Shop,
@@ -516,7 +625,9 @@ pub fn reply_rows(
         .filter_map(|reply| {
             let buttons: &[Button] = &reply.buttons;
             let (target, body) = match conversation.channel {
-                Channel::Messenger => (
+                // Instagram direct messages take the Messenger Platform's body (text, up to 13
+                // text quick replies, the HUMAN_AGENT tag), sent with the Page's token.
+                Channel::Messenger | Channel::Instagram => (
                     "me".to_string(),
                     meta::messenger_text(
                         &conversation.customer_id,
@@ -536,7 +647,11 @@ pub fn reply_rows(
                             .unwrap_or("Options"),
                     ),
                 ),
-                Channel::WebChat => return None,
+                // The web chat's customers read the transcript; comments are answered by
+                // comment_rows and the desk, to the comment.
+                Channel::WebChat | Channel::FacebookComments | Channel::InstagramComments => {
+                    return None;
+                }
             };
             Some(NewOutbox {
                 channel: conversation.channel.as_str().to_string(),

@@ -275,6 +275,135 @@ pub fn intent_label(body: &[u8]) -> Result<String, BadRequest> {
     text_of(&request.intent, "intent", 64)
 }
 
+/// A saved reply as the operator sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedReplyBody {
+    /// What agents type after `/`: 1 to 32 of `a-z`, `0-9`, `_`, `-`.
+    pub shortcut: String,
+    /// `en`, `hu` or `pl`.
+    pub language: vocab::Lang,
+    /// The text (placeholders such as `{email}` allowed), 1 to 2000 characters.
+    pub text: String,
+}
+
+/// Parses a saved reply, `{"shortcut", "language", "text"}`.
+///
+/// # Errors
+///
+/// [`BadRequest`]: not that object, a shortcut of other characters, a language the bot does
+/// not speak, an empty text, or a text over [`MAX_AGENT_MESSAGE_CHARS`] (413).
+pub fn saved_reply(body: &[u8]) -> Result<SavedReplyBody, BadRequest> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Saved {
+        shortcut: String,
+        language: String,
+        text: String,
+    }
+    let expected = r#"{"shortcut": "<a-z 0-9 _ ->", "language": "en|hu|pl", "text": "<reply>"}"#;
+    let request: Saved = json(body, expected, false)?;
+    let shortcut = request.shortcut.trim().trim_start_matches('/').to_string();
+    let valid = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-';
+    if shortcut.is_empty() || shortcut.chars().count() > 32 || !shortcut.chars().all(valid) {
+        return Err(BadRequest::new(format!(
+            "shortcut {:?}: 1 to 32 of a-z, 0-9, _ and -",
+            request.shortcut
+        )));
+    }
+    let language = match request.language.parse::<vocab::Lang>() {
+        Ok(lang) if lang != vocab::Lang::Other => lang,
+        _ => {
+            return Err(BadRequest::new(format!(
+                "language {:?}: one of en, hu, pl",
+                request.language
+            )));
+        }
+    };
+    let text = text_of(&request.text, "text", MAX_AGENT_MESSAGE_CHARS)?;
+    Ok(SavedReplyBody {
+        shortcut,
+        language,
+        text,
+    })
+}
+
+/// The longest customer notes.
+pub const MAX_NOTES_CHARS: usize = 4000;
+
+/// Parses a customer's notes and tags, `{"notes": "...", "tags": ["vip", ...]}` (both
+/// optional; what is missing is emptied).
+///
+/// # Errors
+///
+/// [`BadRequest`]: not that object, notes over [`MAX_NOTES_CHARS`] (413), more than 20 tags,
+/// or a tag that is empty, longer than 32 characters or holds a control character or comma.
+pub fn customer_notes(body: &[u8]) -> Result<(String, Vec<String>), BadRequest> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Notes {
+        #[serde(default)]
+        notes: String,
+        #[serde(default)]
+        tags: Vec<String>,
+    }
+    let request: Notes = json(
+        body,
+        r#"{"notes": "<text>", "tags": ["<tag>", ...]}"#,
+        false,
+    )?;
+    let notes = request.notes.trim().to_string();
+    if notes.chars().count() > MAX_NOTES_CHARS {
+        return Err(BadRequest::too_long("notes", MAX_NOTES_CHARS));
+    }
+    if request.tags.len() > 20 {
+        return Err(BadRequest::new("at most 20 tags"));
+    }
+    let tags = request
+        .tags
+        .iter()
+        .map(|tag| {
+            let tag = tag.trim();
+            let bad = |c: char| c.is_control() || c == ',';
+            if tag.is_empty() || tag.chars().count() > 32 || tag.chars().any(bad) {
+                Err(BadRequest::new(format!(
+                    "tag {tag:?}: 1 to 32 characters, no commas"
+                )))
+            } else {
+                Ok(tag.to_lowercase())
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((notes, tags))
+}
+
+/// Parses a customer identity to link, `{"channel": "whatsapp", "customer_id": "3630..."}`.
+///
+/// # Errors
+///
+/// [`BadRequest`]: not that object, an unknown channel, or an empty or overlong id.
+pub fn identity(body: &[u8]) -> Result<store::customers::Identity, BadRequest> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Identity {
+        channel: String,
+        customer_id: String,
+    }
+    let request: Identity = json(
+        body,
+        r#"{"channel": "messenger|instagram|whatsapp|webchat", "customer_id": "<id>"}"#,
+        false,
+    )?;
+    let channel = request
+        .channel
+        .parse::<vocab::Channel>()
+        .map_err(|e| BadRequest::new(e.to_string()))?;
+    let customer_id = text_of(&request.customer_id, "customer_id", 200)?;
+    Ok(store::customers::Identity {
+        channel,
+        customer_id,
+    })
+}
+
 /// Parses a re-queue of failed replies, `{}` (all) or `{"ids": [...]}`.
 ///
 /// # Errors
@@ -293,6 +422,71 @@ pub fn requeue(body: &[u8]) -> Result<Option<Vec<i64>>, BadRequest> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn customer_notes_and_identities_parse_or_say_why() {
+        let (notes, tags) =
+            customer_notes(br#"{"notes": " Prefers email. ", "tags": ["VIP", "wholesale "]}"#)
+                .unwrap();
+        assert_eq!(notes, "Prefers email.");
+        assert_eq!(tags, ["vip", "wholesale"]);
+        assert_eq!(customer_notes(b"{}").unwrap(), (String::new(), vec![]));
+        for bad in [
+            r#"{"tags": [""]}"#,
+            r#"{"tags": ["a,b"]}"#,
+            r#"{"tags": "vip"}"#,
+            r#"{"note": "x"}"#,
+            "",
+        ] {
+            assert_eq!(
+                customer_notes(bad.as_bytes()).unwrap_err().status,
+                400,
+                "{bad}"
+            );
+        }
+        let long = format!(r#"{{"notes": "{}"}}"#, "a".repeat(4001));
+        assert_eq!(customer_notes(long.as_bytes()).unwrap_err().status, 413);
+        let who = identity(br#"{"channel": "whatsapp", "customer_id": "3630"}"#).unwrap();
+        assert_eq!(
+            (who.channel, who.customer_id.as_str()),
+            (vocab::Channel::WhatsApp, "3630")
+        );
+        for bad in [
+            r#"{"channel": "telegram", "customer_id": "1"}"#,
+            r#"{"channel": "whatsapp", "customer_id": " "}"#,
+            r#"{"channel": "whatsapp"}"#,
+        ] {
+            assert_eq!(identity(bad.as_bytes()).unwrap_err().status, 400, "{bad}");
+        }
+    }
+
+    #[test]
+    fn saved_replies_parse_or_say_why() {
+        let body = r#"{"shortcut": "/ship-eu", "language": "hu", "text": " Írj a {email} címre "}"#;
+        let ok = saved_reply(body.as_bytes()).unwrap();
+        assert_eq!(ok.shortcut, "ship-eu");
+        assert_eq!(ok.language, vocab::Lang::Hu);
+        assert_eq!(ok.text, "Írj a {email} címre");
+        for bad in [
+            r#"{"shortcut": "Ship", "language": "en", "text": "x"}"#,
+            r#"{"shortcut": "", "language": "en", "text": "x"}"#,
+            r#"{"shortcut": "a b", "language": "en", "text": "x"}"#,
+            r#"{"shortcut": "ship", "language": "de", "text": "x"}"#,
+            r#"{"shortcut": "ship", "language": "other", "text": "x"}"#,
+            r#"{"shortcut": "ship", "language": "en", "text": "  "}"#,
+            r#"{"shortcut": "ship", "language": "en"}"#,
+            r#"{"shortcut": "ship", "language": "en", "text": "x", "extra": 1}"#,
+            "",
+        ] {
+            let refused = saved_reply(bad.as_bytes()).unwrap_err();
+            assert_eq!(refused.status, 400, "{bad}");
+        }
+        let long = format!(
+            r#"{{"shortcut": "x", "language": "en", "text": "{}"}}"#,
+            "a".repeat(2001)
+        );
+        assert_eq!(saved_reply(long.as_bytes()).unwrap_err().status, 413);
+    }
 
     #[test]
     fn bodies_parse_or_say_why() {

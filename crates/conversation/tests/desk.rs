@@ -245,3 +245,139 @@ fn limits_count_per_key_and_minute_across_callers() {
     );
     assert_eq!(limits::client_address(Some("[::1]:80"), None, true), "::1");
 }
+
+/// A conversation on `channel` whose customer last wrote at `last_ms`, handed to `agent`.
+fn held(db: &Sqlite, channel: Channel, customer: &str, last_ms: i64, agent: &Actor) -> i64 {
+    let mut conversation =
+        store::touch_conversation(db, channel, customer, "BIZ", None, last_ms).unwrap();
+    conversation.language = Some(Lang::Hu);
+    store::save_state(db, &conversation).unwrap();
+    store::start_handoff(
+        db,
+        &store::NewHandoff {
+            conversation_id: conversation.id,
+            channel,
+            reason: HandoffReason::ExplicitRequest,
+            anger: 0.0,
+            language: Some(Lang::Hu),
+        },
+        last_ms,
+    )
+    .unwrap();
+    desk::claim(db, conversation.id, agent, last_ms).unwrap();
+    conversation.id
+}
+
+/// The outbox bodies queued for a customer, oldest first.
+fn queued_bodies(db: &Sqlite, channel: Channel, customer: &str) -> Vec<serde_json::Value> {
+    let data = store::privacy::export_customer(db, channel, customer)
+        .unwrap()
+        .unwrap();
+    data.outbox
+        .iter()
+        .map(|(body, _, _)| serde_json::from_str(body).unwrap())
+        .collect()
+}
+
+#[test]
+fn after_the_window_whatsapp_sends_approved_templates_and_nothing_fails_silently() {
+    use desk::Outgoing;
+    const DAY: i64 = 24 * 3_600_000;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+    let shop =
+        replies::Shop::load(&read("models/faq/shop.toml"), &read("config/shop.toml")).unwrap();
+    let reply_template = shop.templates.agent_reply.clone().unwrap();
+    let csat_template = shop.templates.csat.clone().unwrap();
+    let mut bare =
+        replies::Shop::load(&read("models/faq/shop.toml"), &read("config/shop.toml")).unwrap();
+    bare.templates = replies::WhatsAppTemplates::default();
+    let db = database("templates");
+    let (_, anna) = agent(&db, "Anna");
+
+    // WhatsApp, two days after the customer's last message: the agent_reply template, with
+    // the text as its variable, in the customer's language.
+    let id = held(&db, Channel::WhatsApp, "36301", NOW - 2 * DAY, &anna);
+    let conv = store::conversation_by_id(&db, id).unwrap().unwrap();
+    let want = Outgoing::Template {
+        name: reply_template.name.clone(),
+        language: reply_template.language(Lang::Hu).to_string(),
+    };
+    assert_eq!(
+        desk::outgoing(&db, &shop, &conv, desk::Purpose::AgentReply, NOW).unwrap(),
+        want
+    );
+    let sent = desk::reply(&db, &shop, id, &anna, "Megjött a csomag.", NOW).unwrap();
+    assert_eq!(sent.sent_as, want);
+    let bodies = queued_bodies(&db, Channel::WhatsApp, "36301");
+    let last = bodies.last().unwrap();
+    assert_eq!(last["type"], "template", "{last}");
+    assert_eq!(last["to"], "36301");
+    assert_eq!(last["template"]["name"], reply_template.name.as_str());
+    assert_eq!(
+        last["template"]["components"][0]["parameters"][0]["text"],
+        "Megjött a csomag."
+    );
+    // Without a configured template the reply is refused, and nothing is stored or queued.
+    let before = queued_bodies(&db, Channel::WhatsApp, "36301").len();
+    let refused = refusal(desk::reply(&db, &bare, id, &anna, "Hello?", NOW));
+    assert!(
+        matches!(&refused, Refusal::WindowClosed(why) if why.contains("agent_reply")),
+        "{refused:?}"
+    );
+    assert_eq!(queued_bodies(&db, Channel::WhatsApp, "36301").len(), before);
+    // Resolving asks for the rating with the csat template, the ratings on its buttons.
+    let asked = desk::resolve(&db, &shop, id, &anna, None, NOW).unwrap();
+    assert_eq!(
+        asked,
+        Outgoing::Template {
+            name: csat_template.name.clone(),
+            language: csat_template.language(Lang::Hu).to_string(),
+        }
+    );
+    let bodies = queued_bodies(&db, Channel::WhatsApp, "36301");
+    let csat = bodies.last().unwrap();
+    assert_eq!(csat["template"]["name"], csat_template.name.as_str());
+    let payloads: Vec<&str> = csat["template"]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["parameters"][0]["payload"].as_str())
+        .collect();
+    assert_eq!(payloads, ["CSAT:1", "CSAT:2", "CSAT:3", "CSAT:4", "CSAT:5"]);
+    // Without a csat template the rating is not asked (and the desk is told why).
+    let other = held(&db, Channel::WhatsApp, "36302", NOW - 2 * DAY, &anna);
+    let not_asked = desk::resolve(&db, &bare, other, &anna, None, NOW).unwrap();
+    assert!(
+        matches!(&not_asked, Outgoing::Nothing(why) if why.contains("csat")),
+        "{not_asked:?}"
+    );
+    assert_eq!(queued_bodies(&db, Channel::WhatsApp, "36302").len(), 0);
+
+    // Messenger and Instagram: the HUMAN_AGENT tag up to 7 days, then refused.
+    for (channel, customer) in [
+        (Channel::Messenger, "PSID-1"),
+        (Channel::Instagram, "IGSID-1"),
+    ] {
+        let id = held(&db, channel, customer, NOW - 2 * DAY, &anna);
+        let sent = desk::reply(&db, &shop, id, &anna, "Hi", NOW).unwrap();
+        assert_eq!(sent.sent_as, Outgoing::HumanAgentTag, "{channel}");
+        let last = queued_bodies(&db, channel, customer).pop().unwrap();
+        assert_eq!(last["tag"], "HUMAN_AGENT", "{channel}");
+        // The rating question is no person's reply: not asked after 24 hours.
+        let not_asked = desk::resolve(&db, &shop, id, &anna, None, NOW).unwrap();
+        assert_eq!(not_asked.kind(), "nothing", "{channel}");
+        let stale = held(
+            &db,
+            channel,
+            &format!("{customer}-old"),
+            NOW - 8 * DAY,
+            &anna,
+        );
+        let refused = refusal(desk::reply(&db, &shop, stale, &anna, "Hi", NOW));
+        assert!(
+            matches!(refused, Refusal::WindowClosed(_)),
+            "{channel}: {refused:?}"
+        );
+    }
+}

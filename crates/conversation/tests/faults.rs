@@ -78,6 +78,7 @@ fn invocation(db: &impl Database, shop: &replies::Shop, now: i64) -> (bool, usiz
         customer_ms: now,
         kind: &kind,
         claimed_conversation: None,
+        comment: None,
     };
     let analysis = analysis();
     let settings = Settings::default();

@@ -116,6 +116,7 @@ fn inbound<'a>(message_id: &'a str, kind: &'a EventKind, now: i64) -> Inbound<'a
         customer_ms: now,
         kind,
         claimed_conversation: None,
+        comment: None,
     }
 }
 

@@ -41,6 +41,19 @@ const TABLES: &[(&str, &str)] = &[
     ("metric_counters", "no customer data"),
     ("metric_histograms", "no customer data"),
     ("agents", "no customer data"),
+    (
+        "saved_replies",
+        "the operator's canned texts, no customer data",
+    ),
+    ("customer_profiles", "deleted (the agents' notes and tags)"),
+    (
+        "comments",
+        "deleted (the customer's public comments answered)",
+    ),
+    (
+        "customer_identities",
+        "deleted (the links between a customer's ids)",
+    ),
     ("settings", "no customer data"),
     ("schema_version", "no customer data"),
 ];
@@ -103,6 +116,7 @@ impl Customer {
             customer_ms: now,
             kind: &kind,
             claimed_conversation: None,
+            comment: None,
         };
         handle(
             db,
@@ -269,6 +283,23 @@ fn an_erasure_leaves_nothing_that_names_the_customer_in_any_table() {
         assert!(store::learning::label(&db, text.message_id, "shipping_cost", "1", NOW).unwrap());
     }
     assert_eq!(store::learning::training_lines(&db).unwrap().len(), 12);
+    // The agent linked Ada's Messenger and WhatsApp identities and wrote notes and tags.
+    let ada = customers[0].conversation_id(&db);
+    let whatsapp_ada = store::customers::Identity {
+        channel: Channel::WhatsApp,
+        customer_id: "36301234567".into(),
+    };
+    conversation::customers::link(&db, ada, &admin, &whatsapp_ada, NOW).unwrap();
+    let panel = conversation::customers::annotate(
+        &db,
+        ada,
+        &admin,
+        "Ada Lovelace prefers the private number",
+        &["ada-tag-7".to_string()],
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(panel.conversations.len(), 2);
 
     // Before: the scan finds what it looks for (it is not blind), except message ids, which
     // are stored only as keyed hashes (a WhatsApp read receipt in the outbox names one until
@@ -297,7 +328,8 @@ fn an_erasure_leaves_nothing_that_names_the_customer_in_any_table() {
         Value::Integer(8)
     );
 
-    for customer in &customers {
+    // Erasing Ada on Messenger erases her linked WhatsApp identity too.
+    for customer in customers.iter().filter(|c| c.channel != Channel::WhatsApp) {
         let subject = format!(
             "{}:{}",
             customer.channel.as_str(),
@@ -319,13 +351,27 @@ fn an_erasure_leaves_nothing_that_names_the_customer_in_any_table() {
                 > 0
         );
     }
+    assert!(matches!(
+        desk::erase(
+            &db,
+            &admin,
+            Channel::WhatsApp,
+            "36301234567",
+            "x",
+            NOW + 600_000
+        ),
+        Err(desk::Error::Refused(desk::Refusal::NotFound(_)))
+    ));
 
     let after = everything(&db);
-    for needle in
-        needles
-            .into_iter()
-            .chain(["m.ada.", "wamid.", web.token.as_str(), "parcel leaves"])
-    {
+    for needle in needles.into_iter().chain([
+        "m.ada.",
+        "wamid.",
+        web.token.as_str(),
+        "parcel leaves",
+        "prefers the private",
+        "ada-tag-7",
+    ]) {
         assert_eq!(
             found_in(&after, needle),
             Vec::<&str>::new(),

@@ -153,6 +153,25 @@ impl Facts {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.values.keys().map(String::as_str)
     }
+
+    /// Fills the `{name}` placeholders of an operator's text in `lang` (e.g. a saved reply);
+    /// `what` names the text in errors.
+    ///
+    /// # Errors
+    ///
+    /// A placeholder with no value, or one only known while answering ([`RUNTIME_PLACEHOLDERS`]).
+    pub fn fill(&self, what: &str, lang: &str, text: &str) -> Result<String, Error> {
+        let filled = fill(what, lang, text, self)?;
+        if let Some(name) = RUNTIME_PLACEHOLDERS
+            .iter()
+            .find(|name| filled.contains(&format!("{{{name}}}")))
+        {
+            return Err(error(format!(
+                "{what}: placeholder `{{{name}}}` is only known while the bot answers"
+            )));
+        }
+        Ok(filled)
+    }
 }
 
 fn is_placeholder_name(name: &str) -> bool {

@@ -42,7 +42,12 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "messenger",
         seeds: || bytes(seeds::MESSENGER),
-        check: |input| webhook_events(input, meta::parse_messenger(input), "messenger"),
+        check: |input| page_webhook(input, meta::parse_page_webhook(input), "messenger"),
+    },
+    Target {
+        name: "instagram",
+        seeds: || bytes(seeds::INSTAGRAM),
+        check: |input| page_webhook(input, meta::parse_instagram_webhook(input), "instagram"),
     },
     Target {
         name: "whatsapp",
@@ -111,6 +116,35 @@ fn webhook_events(
     }
     if !events.is_sorted_by_key(|e| e.timestamp_ms) {
         return Err("events are not in the order they were sent".into());
+    }
+    Ok(())
+}
+
+/// A Page or Instagram webhook: its messages as [`webhook_events`], and its comments each
+/// name a comment, a commenter other than the business, and a text.
+fn page_webhook(
+    input: &[u8],
+    parsed: Result<meta::Webhook, meta::ParseError>,
+    channel: &str,
+) -> Result<(), String> {
+    let (messages, comments) = match parsed {
+        Ok(webhook) => (Ok(webhook.messages), webhook.comments),
+        Err(e) => (Err(e), Vec::new()),
+    };
+    webhook_events(input, messages, channel)?;
+    for c in &comments {
+        if c.channel.as_str() != channel {
+            return Err(format!("a {channel} comment on {}", c.channel.as_str()));
+        }
+        if c.comment_id.is_empty() || c.from_id.is_empty() || c.from_id == c.business_id {
+            return Err(format!("a comment without an id or by the business: {c:?}"));
+        }
+        if c.text.trim().is_empty() {
+            return Err(format!("a comment without a text: {c:?}"));
+        }
+    }
+    if !comments.is_sorted_by_key(|c| c.timestamp_ms) {
+        return Err("comments are not in the order they were written".into());
     }
     Ok(())
 }

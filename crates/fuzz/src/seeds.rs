@@ -1,9 +1,10 @@
 //! Valid inputs the mutations start from, so that most cases reach deep into a parser
 //! instead of failing at its first byte.
 
-/// Messenger webhook bodies: a text, a quick reply, a postback, an attachment, an echo of the
+/// Messenger webhook bodies: a feed comment, a text, a quick reply, a postback, an attachment, an echo of the
 /// page's own message, a delivery receipt, two events in one entry.
 pub const MESSENGER: &[&str] = &[
+    r#"{"object":"page","entry":[{"id":"PAGE","time":1700000000000,"changes":[{"field":"feed","value":{"from":{"id":"U1","name":"Ada"},"post":{"permalink_url":"https://fb.example/p/1","id":"PAGE_1"},"message":"How much is shipping?","post_id":"PAGE_1","comment_id":"PAGE_1_C1","created_time":1700000001,"item":"comment","parent_id":"PAGE_1","verb":"add"}}]}]}"#,
     r#"{"object":"page","entry":[{"id":"PAGE","time":1700000000000,"messaging":[{"sender":{"id":"PSID"},"recipient":{"id":"PAGE"},"timestamp":1700000000000,"message":{"mid":"m.1","text":"Where is my order?"}}]}]}"#,
     r#"{"object":"page","entry":[{"id":"PAGE","time":1,"messaging":[{"sender":{"id":"PSID"},"recipient":{"id":"PAGE"},"timestamp":2,"message":{"mid":"m.2","text":"Shipping","quick_reply":{"payload":"FAQ:shipping_cost"}}}]}]}"#,
     r#"{"object":"page","entry":[{"id":"PAGE","time":1,"messaging":[{"sender":{"id":"PSID"},"recipient":{"id":"PAGE"},"timestamp":3,"postback":{"mid":"m.3","title":"Talk to a person","payload":"HUMAN"}}]}]}"#,
@@ -11,6 +12,19 @@ pub const MESSENGER: &[&str] = &[
     r#"{"object":"page","entry":[{"id":"PAGE","time":1,"messaging":[{"sender":{"id":"PAGE"},"recipient":{"id":"PSID"},"timestamp":5,"message":{"mid":"m.5","is_echo":true,"text":"hi"}}]}]}"#,
     r#"{"object":"page","entry":[{"id":"PAGE","time":1,"messaging":[{"sender":{"id":"PSID"},"recipient":{"id":"PAGE"},"timestamp":6,"delivery":{"mids":["m.1"],"watermark":6}}]}]}"#,
     r#"{"object":"page","entry":[{"id":"PAGE","time":1,"messaging":[{"sender":{"id":"A"},"recipient":{"id":"PAGE"},"timestamp":8,"message":{"mid":"m.8","text":"Dzień dobry"}},{"sender":{"id":"B"},"recipient":{"id":"PAGE"},"timestamp":7,"message":{"mid":"m.7","text":"Jó napot"}}]}]}"#,
+];
+
+/// Instagram webhook bodies: a comment, a text, a quick reply, an unsent message, a story
+/// mention, an echo, a reaction, two events in one entry.
+pub const INSTAGRAM: &[&str] = &[
+    r#"{"object":"instagram","entry":[{"id":"IGACCT","time":1700000002,"changes":[{"field":"comments","value":{"from":{"id":"IGSID9","username":"ada.l"},"media":{"id":"MEDIA1","media_product_type":"FEED"},"id":"IGC1","text":"Ile kosztuje wysyłka?"}}]}]}"#,
+    r#"{"object":"instagram","entry":[{"id":"IGACCT","time":1700000000000,"messaging":[{"sender":{"id":"IGSID"},"recipient":{"id":"IGACCT"},"timestamp":1700000000000,"message":{"mid":"ig.1","text":"Where is my order?"}}]}]}"#,
+    r#"{"object":"instagram","entry":[{"id":"IGACCT","time":1,"messaging":[{"sender":{"id":"IGSID"},"recipient":{"id":"IGACCT"},"timestamp":2,"message":{"mid":"ig.2","text":"Shipping","quick_reply":{"payload":"FAQ:shipping_cost"}}}]}]}"#,
+    r#"{"object":"instagram","entry":[{"id":"IGACCT","time":1,"messaging":[{"sender":{"id":"IGSID"},"recipient":{"id":"IGACCT"},"timestamp":3,"message":{"mid":"ig.3","is_deleted":true}}]}]}"#,
+    r#"{"object":"instagram","entry":[{"id":"IGACCT","time":1,"messaging":[{"sender":{"id":"IGSID"},"recipient":{"id":"IGACCT"},"timestamp":4,"message":{"mid":"ig.4","attachments":[{"type":"story_mention","payload":{"url":"https://x"}}]}}]}]}"#,
+    r#"{"object":"instagram","entry":[{"id":"IGACCT","time":1,"messaging":[{"sender":{"id":"IGACCT"},"recipient":{"id":"IGSID"},"timestamp":5,"message":{"mid":"ig.5","is_echo":true,"text":"hi"}}]}]}"#,
+    r#"{"object":"instagram","entry":[{"id":"IGACCT","time":1,"messaging":[{"sender":{"id":"IGSID"},"recipient":{"id":"IGACCT"},"timestamp":6,"reaction":{"mid":"ig.1","action":"react","reaction":"love","emoji":"x"}}]}]}"#,
+    r#"{"object":"instagram","entry":[{"id":"IGACCT","time":1,"messaging":[{"sender":{"id":"A"},"recipient":{"id":"IGACCT"},"timestamp":8,"message":{"mid":"ig.8","text":"Dzień dobry"}},{"sender":{"id":"B"},"recipient":{"id":"IGACCT"},"timestamp":7,"message":{"mid":"ig.7","text":"Szia"}}]}]}"#,
 ];
 
 /// WhatsApp Cloud API webhook bodies: a text with the contact's name, a button reply, a list

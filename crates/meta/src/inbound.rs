@@ -47,7 +47,7 @@ pub struct ParseError {
 }
 
 impl ParseError {
-    fn new(message: impl Into<String>) -> Self {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
         }
@@ -74,7 +74,30 @@ struct MessengerEntry {
     #[serde(default)]
     id: String,
     #[serde(default)]
+    time: i64,
+    #[serde(default)]
     messaging: Vec<MessengerEvent>,
+    /// Page `feed` and Instagram `comments` changes.
+    #[serde(default)]
+    changes: Vec<crate::comments::Change>,
+}
+
+/// What one Messenger Platform webhook POST carries: direct messages and public comments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Webhook {
+    /// Direct messages, in the order they were sent.
+    pub messages: Vec<InboundEvent>,
+    /// New comments by customers, in the order they were written.
+    pub comments: Vec<crate::CommentEvent>,
+}
+
+impl From<Vec<InboundEvent>> for Webhook {
+    fn from(messages: Vec<InboundEvent>) -> Self {
+        Self {
+            messages,
+            comments: Vec::new(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -101,6 +124,9 @@ struct MessengerMessage {
     attachments: Vec<Attachment>,
     #[serde(default)]
     is_echo: bool,
+    /// Instagram: the customer unsent the message.
+    #[serde(default)]
+    is_deleted: bool,
 }
 
 #[derive(Deserialize)]
@@ -130,21 +156,72 @@ fn envelope<T: serde::de::DeserializeOwned>(body: &[u8], channel: &str) -> Resul
         .map_err(|e| ParseError::new(format!("malformed {channel} payload: {e}")))
 }
 
-/// Parses a Messenger webhook body (`object: "page"`).
+/// Parses a Messenger webhook body (`object: "page"`): its direct messages.
 ///
 /// # Errors
 ///
 /// Not JSON, not an object of the expected shape, or another `object` type.
 pub fn parse_messenger(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
-    let envelope: Envelope<MessengerEntry> = envelope(body, "Messenger")?;
-    if envelope.object != "page" {
+    parse_messaging(body, "page", Channel::Messenger).map(|w| w.messages)
+}
+
+/// Parses an Instagram messaging webhook body (`object: "instagram"`, the Messenger
+/// Platform's `messaging` events for an Instagram professional account): its direct
+/// messages.
+///
+/// # Errors
+///
+/// Not JSON, not an object of the expected shape, or another `object` type.
+pub fn parse_instagram(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
+    parse_messaging(body, "instagram", Channel::Instagram).map(|w| w.messages)
+}
+
+/// Parses a Facebook Page webhook body (`object: "page"`): direct messages and the page
+/// feed's new comments.
+///
+/// # Errors
+///
+/// Not JSON, not an object of the expected shape (a malformed comment included), or
+/// another `object` type.
+pub fn parse_page_webhook(body: &[u8]) -> Result<Webhook, ParseError> {
+    parse_messaging(body, "page", Channel::Messenger)
+}
+
+/// Parses an Instagram webhook body (`object: "instagram"`): direct messages and new
+/// comments.
+///
+/// # Errors
+///
+/// Not JSON, not an object of the expected shape (a malformed comment included), or
+/// another `object` type.
+pub fn parse_instagram_webhook(body: &[u8]) -> Result<Webhook, ParseError> {
+    parse_messaging(body, "instagram", Channel::Instagram)
+}
+
+/// The Messenger Platform's `entry[].messaging[]` events, shared by Messenger and Instagram,
+/// and the entries' comment `changes`.
+fn parse_messaging(body: &[u8], object: &str, channel: Channel) -> Result<Webhook, ParseError> {
+    let name = if channel == Channel::Instagram {
+        "Instagram"
+    } else {
+        "Messenger"
+    };
+    let envelope: Envelope<MessengerEntry> = envelope(body, name)?;
+    if envelope.object != object {
         return Err(ParseError::new(format!(
-            "expected object \"page\", got {:?}",
+            "expected object {object:?}, got {:?}",
             envelope.object
         )));
     }
     let mut events = Vec::new();
+    let mut comments = Vec::new();
     for entry in envelope.entry {
+        comments.extend(crate::comments::comments_of(
+            channel,
+            &entry.id,
+            entry.time,
+            entry.changes,
+        )?);
         for event in entry.messaging {
             let (Some(sender), Some(recipient)) = (event.sender, event.recipient) else {
                 continue;
@@ -154,7 +231,8 @@ pub fn parse_messenger(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
                 continue;
             }
             let (message_id, kind) = if let Some(message) = event.message {
-                if message.is_echo {
+                // Our own messages echoed back, and messages the customer unsent.
+                if message.is_echo || message.is_deleted {
                     continue;
                 }
                 let Some(mid) = message.mid.filter(|mid| !mid.is_empty()) else {
@@ -208,7 +286,7 @@ pub fn parse_messenger(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
                 continue;
             }
             events.push(InboundEvent {
-                channel: Channel::Messenger,
+                channel,
                 message_id,
                 customer_id: sender.id,
                 customer_name: None,
@@ -219,7 +297,11 @@ pub fn parse_messenger(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
         }
     }
     events.sort_by_key(|e| e.timestamp_ms);
-    Ok(events)
+    comments.sort_by_key(|c| c.timestamp_ms);
+    Ok(Webhook {
+        messages: events,
+        comments,
+    })
 }
 
 #[derive(Deserialize)]
@@ -509,6 +591,43 @@ mod tests {
             ),
             ("U1", "PAGE", 7)
         );
+    }
+
+    #[test]
+    fn instagram_direct_messages_are_messenger_platform_events() {
+        let body = r#"{"object":"instagram","entry":[{"id":"IGACCT","time":1,"messaging":[
+            {"sender":{"id":"IGSID1"},"recipient":{"id":"IGACCT"},"timestamp":30,"message":{"mid":"ig.3","text":"hol a csomagom?"}},
+            {"sender":{"id":"IGSID1"},"recipient":{"id":"IGACCT"},"timestamp":10,"message":{"mid":"ig.1","text":"Yes","quick_reply":{"payload":"CSAT:5"}}},
+            {"sender":{"id":"IGSID1"},"recipient":{"id":"IGACCT"},"timestamp":20,"message":{"mid":"ig.2","is_deleted":true}},
+            {"sender":{"id":"IGACCT"},"recipient":{"id":"IGSID1"},"timestamp":25,"message":{"mid":"ig.4","text":"ours","is_echo":true}},
+            {"sender":{"id":"IGSID1"},"recipient":{"id":"IGACCT"},"timestamp":26,"message":{"mid":"ig.5","attachments":[{"type":"story_mention","payload":{"url":"x"}}]}},
+            {"sender":{"id":"IGSID1"},"recipient":{"id":"IGACCT"},"timestamp":27,"reaction":{"mid":"ig.3","action":"react","reaction":"love"}}
+        ]}]}"#;
+        let got: Vec<(Channel, String, String, EventKind)> = parse_instagram(body.as_bytes())
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.channel, e.message_id, e.business_id, e.kind))
+            .collect();
+        let ig = |mid: &str, kind| (Channel::Instagram, mid.to_string(), "IGACCT".into(), kind);
+        assert_eq!(
+            got,
+            vec![
+                ig(
+                    "ig.1",
+                    EventKind::Payload {
+                        payload: "CSAT:5".into(),
+                        title: Some("Yes".into())
+                    }
+                ),
+                ig("ig.5", EventKind::NonText("story_mention".into())),
+                ig("ig.3", EventKind::Text("hol a csomagom?".into())),
+            ]
+        );
+        // Each webhook takes only its own object.
+        let page = r#"{"object":"page","entry":[]}"#;
+        assert!(parse_instagram(page.as_bytes()).is_err());
+        assert!(parse_messenger(r#"{"object":"instagram","entry":[]}"#.as_bytes()).is_err());
+        assert!(parse_instagram(b"{\"object\":\"instagram\",\"entry\":7}").is_err());
     }
 
     #[test]

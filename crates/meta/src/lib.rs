@@ -1,5 +1,5 @@
-//! Meta platform payloads, without Spin types: webhook POST bodies from Messenger and the
-//! WhatsApp Cloud API parsed into [`InboundEvent`]s, and the JSON bodies of Graph API send
+//! Meta platform payloads, without Spin types: webhook POST bodies from Messenger, Instagram
+//! direct messages and the WhatsApp Cloud API parsed into [`InboundEvent`]s, and the JSON bodies of Graph API send
 //! requests.
 //!
 //! ```
@@ -17,11 +17,17 @@
 //! are dropped. Unknown fields are ignored. Events come back ordered by timestamp.
 #![deny(missing_docs)]
 
+mod comments;
 mod inbound;
 mod send;
 
-pub use inbound::{Channel, EventKind, InboundEvent, ParseError, parse_messenger, parse_whatsapp};
+pub use comments::CommentEvent;
+pub use inbound::{
+    Channel, EventKind, InboundEvent, ParseError, Webhook, parse_instagram,
+    parse_instagram_webhook, parse_messenger, parse_page_webhook, parse_whatsapp,
+};
 pub use send::{
-    Button, MessengerMessaging, messenger_sender_action, messenger_text, messenger_url,
-    whatsapp_mark_read, whatsapp_text, whatsapp_url,
+    Button, MessengerMessaging, comment_reply_url, messenger_sender_action, messenger_text,
+    messenger_url, private_reply, public_reply, whatsapp_mark_read, whatsapp_template,
+    whatsapp_text, whatsapp_url,
 };

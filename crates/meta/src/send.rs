@@ -24,6 +24,31 @@ pub fn messenger_url(base: &str, version: &str) -> String {
     )
 }
 
+/// Where a public reply to a comment goes: `{base}/{version}/{comment_id}/comments` on a
+/// Facebook Page, `.../{comment_id}/replies` on Instagram.
+pub fn comment_reply_url(base: &str, version: &str, instagram: bool, comment_id: &str) -> String {
+    format!(
+        "{}/{}/{comment_id}/{}",
+        base.trim_end_matches('/'),
+        version.trim_matches('/'),
+        if instagram { "replies" } else { "comments" }
+    )
+}
+
+/// A private reply to a public comment (Messenger Platform private replies: one message to
+/// the commenter, sent to `me/messages` with the comment as recipient).
+pub fn private_reply(comment_id: &str, text: &str) -> Value {
+    json!({
+        "recipient": { "comment_id": comment_id },
+        "message": { "text": truncate(text, 2000) },
+    })
+}
+
+/// A public reply under a comment.
+pub fn public_reply(text: &str) -> Value {
+    json!({ "message": truncate(text, 8000) })
+}
+
 /// `{base}/{version}/{phone_number_id}/messages`.
 pub fn whatsapp_url(base: &str, version: &str, phone_number_id: &str) -> String {
     format!(
@@ -106,6 +131,39 @@ pub fn whatsapp_text(to: &str, text: &str, buttons: &[Button], list_label: &str)
     body
 }
 
+/// A WhatsApp template message (the only kind WhatsApp delivers more than 24 hours after the
+/// customer's last message): the approved template `name` in `language`, `body_text` (if
+/// any) as body variable `{{1}}`, and `quick_reply_payloads` for its quick-reply buttons in
+/// order. WhatsApp refuses variables with line breaks, tabs or more than four spaces in a
+/// row, so those are folded into single spaces.
+pub fn whatsapp_template(
+    to: &str,
+    name: &str,
+    language: &str,
+    body_text: Option<&str>,
+    quick_reply_payloads: &[String],
+) -> Value {
+    let mut components = Vec::new();
+    if let Some(text) = body_text {
+        let folded = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        components.push(json!({
+            "type": "body",
+            "parameters": [{ "type": "text", "text": truncate(&folded, 1024) }],
+        }));
+    }
+    for (index, payload) in quick_reply_payloads.iter().enumerate() {
+        components.push(json!({
+            "type": "button", "sub_type": "quick_reply", "index": index.to_string(),
+            "parameters": [{ "type": "payload", "payload": payload }],
+        }));
+    }
+    json!({
+        "messaging_product": "whatsapp", "recipient_type": "individual", "to": to,
+        "type": "template",
+        "template": { "name": name, "language": { "code": language }, "components": components },
+    })
+}
+
 /// Marks an incoming WhatsApp message as read.
 pub fn whatsapp_mark_read(message_id: &str) -> Value {
     json!({ "messaging_product": "whatsapp", "status": "read", "message_id": message_id })
@@ -114,6 +172,50 @@ pub fn whatsapp_mark_read(message_id: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comment_replies_go_to_the_comment() {
+        let private = private_reply("C1", "Shipping is €9.90.");
+        assert_eq!(private["recipient"]["comment_id"], "C1");
+        assert_eq!(private["message"]["text"], "Shipping is €9.90.");
+        assert_eq!(
+            public_reply("Sent you a message.")["message"],
+            "Sent you a message."
+        );
+        assert_eq!(
+            comment_reply_url("https://g.example/", "v25.0", false, "C1"),
+            "https://g.example/v25.0/C1/comments"
+        );
+        assert_eq!(
+            comment_reply_url("https://g.example", "v25.0", true, "C1"),
+            "https://g.example/v25.0/C1/replies"
+        );
+    }
+
+    #[test]
+    fn a_template_carries_the_text_as_its_variable_and_the_button_payloads() {
+        let body = whatsapp_template(
+            "3630",
+            "agent_follow_up",
+            "hu",
+            Some("Szia!\n\nMegnéztem:\tjó      lesz."),
+            &["CSAT:1".to_string(), "CSAT:2".to_string()],
+        );
+        assert_eq!(body["type"], "template");
+        assert_eq!(body["to"], "3630");
+        let t = &body["template"];
+        assert_eq!(t["name"], "agent_follow_up");
+        assert_eq!(t["language"]["code"], "hu");
+        assert_eq!(
+            t["components"][0]["parameters"][0]["text"],
+            "Szia! Megnéztem: jó lesz."
+        );
+        assert_eq!(t["components"][1]["sub_type"], "quick_reply");
+        assert_eq!(t["components"][2]["index"], "1");
+        assert_eq!(t["components"][2]["parameters"][0]["payload"], "CSAT:2");
+        let bare = whatsapp_template("3630", "csat", "en", None, &[]);
+        assert_eq!(bare["template"]["components"], json!([]));
+    }
 
     fn buttons(n: usize) -> Vec<Button> {
         (0..n)

@@ -16,6 +16,13 @@ pub struct Shop {
     pub faq: Faq,
     /// When agents are in.
     pub hours: hours::BusinessHours,
+    /// What WhatsApp may send after its 24-hour window.
+    pub templates: WhatsAppTemplates,
+    /// The values of the shop placeholders (`[facts]` and `{opening_hours}`), for texts the
+    /// operator writes at run time (saved replies).
+    pub facts: faq::Facts,
+    /// How public comments are answered.
+    pub comments: CommentRules,
 }
 
 impl Shop {
@@ -27,6 +34,41 @@ impl Shop {
     ///
     /// A message naming the file and the problem.
     pub fn load(faq_toml: &str, shop_toml: &str) -> Result<Self, String> {
+        let (hours, facts, templates, comments) = Self::config(shop_toml)?;
+        let faq =
+            Faq::parse_with(faq_toml, &facts).map_err(|e| format!("models/faq/shop.toml: {e}"))?;
+        comments.check_intents(&faq)?;
+        Ok(Self {
+            faq,
+            hours,
+            templates,
+            facts,
+            comments,
+        })
+    }
+
+    /// Loads the FAQ from the JSON [`Faq::to_json`] made of a checked [`Shop::load`] (the form
+    /// components embed at build time) and the rest from the shop config.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the problem.
+    pub fn from_built(faq_json: &str, shop_toml: &str) -> Result<Self, String> {
+        let (hours, facts, templates, comments) = Self::config(shop_toml)?;
+        let faq = Faq::from_json(faq_json).map_err(|e| e.to_string())?;
+        comments.check_intents(&faq)?;
+        Ok(Self {
+            faq,
+            hours,
+            templates,
+            facts,
+            comments,
+        })
+    }
+
+    /// The shop config's hours, facts (with `{opening_hours}` written from the hours),
+    /// WhatsApp templates and comment rules.
+    fn config(shop_toml: &str) -> Result<Config, String> {
         let hours =
             hours::BusinessHours::parse(shop_toml).map_err(|e| format!("config/shop.toml: {e}"))?;
         let mut facts =
@@ -34,26 +76,28 @@ impl Shop {
         for lang in faq::LANGUAGES {
             facts.insert("opening_hours", lang, &hours.describe(lang));
         }
-        let faq =
-            Faq::parse_with(faq_toml, &facts).map_err(|e| format!("models/faq/shop.toml: {e}"))?;
-        Ok(Self { faq, hours })
-    }
-
-    /// Loads the FAQ from the JSON [`Faq::to_json`] made of a checked [`Shop::load`] (the form
-    /// components embed at build time) and the hours from the shop config.
-    ///
-    /// # Errors
-    ///
-    /// A message naming the problem.
-    pub fn from_built(faq_json: &str, shop_toml: &str) -> Result<Self, String> {
-        let hours =
-            hours::BusinessHours::parse(shop_toml).map_err(|e| format!("config/shop.toml: {e}"))?;
-        let faq = Faq::from_json(faq_json).map_err(|e| e.to_string())?;
-        Ok(Self { faq, hours })
+        let templates =
+            WhatsAppTemplates::parse(shop_toml).map_err(|e| format!("config/shop.toml: {e}"))?;
+        let comments =
+            CommentRules::parse(shop_toml).map_err(|e| format!("config/shop.toml: {e}"))?;
+        Ok((hours, facts, templates, comments))
     }
 }
 
+pub use comments::CommentRules;
+pub use templates::{Template, WhatsAppTemplates};
 pub use vocab::Button;
+
+mod comments;
+mod templates;
+
+/// What [`Shop`] reads from the shop config besides the FAQ.
+type Config = (
+    hours::BusinessHours,
+    faq::Facts,
+    WhatsAppTemplates,
+    CommentRules,
+);
 
 /// One message to the customer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -522,6 +522,20 @@ fn handoff_from(r: &[Value]) -> Result<HandoffRecord, DbError> {
     })
 }
 
+/// How many messages a conversation holds.
+///
+/// # Errors
+///
+/// A database error.
+pub fn message_count(db: &impl Database, conversation_id: i64) -> Result<i64, DbError> {
+    db.execute(
+        "SELECT COUNT(*) FROM messages WHERE conversation_id = ?",
+        &[conversation_id.into()],
+    )?
+    .first()
+    .map_or(Ok(0), |values| Row::new(values, "message count").int(0))
+}
+
 /// A conversation's handoffs, oldest first.
 ///
 /// # Errors

@@ -22,10 +22,13 @@
 use std::fmt;
 pub use vocab::{Channel, HandoffReason, Lang, Status};
 
+pub mod comments;
+pub mod customers;
 pub mod desk;
 pub mod learning;
 pub mod metrics;
 pub mod privacy;
+pub mod saved_replies;
 #[cfg(feature = "rusqlite")]
 pub mod sqlite;
 mod transaction;
@@ -373,6 +376,9 @@ const MIGRATIONS: &[&[&str]] = &[
     WEB_SESSION_SCHEMA,
     RATE_LIMIT_SCHEMA,
     learning::LEARNING_SCHEMA,
+    saved_replies::SAVED_REPLIES_SCHEMA,
+    customers::CUSTOMERS_SCHEMA,
+    comments::COMMENTS_SCHEMA,
 ];
 
 /// The schema version this code needs.
@@ -1230,7 +1236,10 @@ pub fn start_handoff(
             handoff.conversation_id.into(),
             handoff.channel.into(),
             handoff.reason.as_str().into(),
-            handoff.reason.priority(handoff.anger).into(),
+            // A public comment is urgent: others read it too.
+            (handoff.reason.priority(handoff.anger)
+                + if handoff.channel.is_comments() { 2 } else { 0 })
+            .into(),
             handoff.language.into(),
             now_ms.into(),
         ],

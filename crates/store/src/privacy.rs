@@ -99,7 +99,12 @@ pub struct CustomerData {
     pub outbox: Vec<(String, String, i64)>,
 }
 
-fn conversation_of(
+/// The conversation of a customer on a channel, if any.
+///
+/// # Errors
+///
+/// A database error, or a row that does not decode.
+pub fn conversation_of(
     db: &impl Database,
     channel: Channel,
     customer_id: &str,
@@ -191,6 +196,10 @@ pub fn erase_customer(
         )?
         .len() as i64;
     db.execute("DELETE FROM outbox WHERE conversation_id = ?", &[id.into()])?;
+    db.execute(
+        "DELETE FROM comments WHERE conversation_id = ?",
+        &[id.into()],
+    )?;
     // A web chat visitor's session goes too (their token opens nothing any more), with its
     // abuse-limit counter.
     if channel == Channel::WebChat {
@@ -239,6 +248,10 @@ pub fn purge_before(db: &impl Database, cutoff_ms: i64) -> Result<i64, DbError> 
         .len() as i64;
     db.execute(
         "DELETE FROM outbox WHERE created_ms < ? AND state != 'pending'",
+        &[cutoff_ms.into()],
+    )?;
+    db.execute(
+        "DELETE FROM comments WHERE created_ms < ?",
         &[cutoff_ms.into()],
     )?;
     Ok(purged)

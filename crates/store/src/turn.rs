@@ -226,6 +226,8 @@ pub struct Turn<'a> {
     pub rating: Option<u8>,
     /// Metric updates.
     pub metrics: &'a Batch,
+    /// The public comment this turn handled (comment channels).
+    pub comment: Option<&'a crate::comments::NewComment>,
 }
 
 /// What [`write_turn`] did.
@@ -386,6 +388,9 @@ fn record_events(db: &impl Database, turn: &Turn<'_>, conversation_id: i64) -> R
     }
     if let Some(score) = turn.rating {
         crate::desk::record_rating(db, conversation_id, score, turn.now_ms)?;
+    }
+    if let Some(comment) = turn.comment {
+        crate::comments::record(db, conversation_id, comment, turn.now_ms)?;
     }
     Ok(())
 }

@@ -705,6 +705,7 @@ fn turn<'a>(
         erasure: false,
         rating: None,
         metrics,
+        comment: None,
     }
 }
 

@@ -100,9 +100,39 @@ pub enum Channel {
     WhatsApp,
     /// The JSON web chat.
     WebChat,
+    /// Instagram direct messages through the Messenger Platform (customer id: the
+    /// Instagram-scoped id, IGSID).
+    Instagram,
+    /// Public comments under a Facebook Page's posts (customer id: the commenter's id).
+    FacebookComments,
+    /// Public comments under an Instagram account's posts (customer id: the commenter's id).
+    InstagramComments,
 }
 
-names!(Channel, "channel", [Messenger => "messenger", WhatsApp => "whatsapp", WebChat => "webchat"]);
+names!(Channel, "channel", [
+    Messenger => "messenger",
+    WhatsApp => "whatsapp",
+    WebChat => "webchat",
+    Instagram => "instagram",
+    FacebookComments => "facebook_comments",
+    InstagramComments => "instagram_comments",
+]);
+
+impl Channel {
+    /// Public comments (answered by a private reply to the comment, or publicly under it).
+    pub fn is_comments(self) -> bool {
+        matches!(self, Channel::FacebookComments | Channel::InstagramComments)
+    }
+
+    /// The comment channel of a page's (Messenger's) or Instagram account's posts.
+    pub fn comments_of(self) -> Option<Channel> {
+        match self {
+            Channel::Messenger => Some(Channel::FacebookComments),
+            Channel::Instagram => Some(Channel::InstagramComments),
+            _ => None,
+        }
+    }
+}
 
 /// The languages the bot knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

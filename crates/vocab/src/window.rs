@@ -1,13 +1,14 @@
 //! How long after the customer's last message a business may still write to them: Meta's
-//! standard 24-hour window, and on Messenger up to 7 days for a person's reply tagged
-//! `HUMAN_AGENT`. The web chat has no such limit.
+//! standard 24-hour window, and on Messenger and Instagram up to 7 days for a person's reply
+//! tagged `HUMAN_AGENT`. The web chat has no such limit.
 
 use crate::Channel;
 
 /// The standard messaging window after the customer's last message.
 pub const STANDARD_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// How long a human agent may still answer on Messenger (`MESSAGE_TAG` `HUMAN_AGENT`).
+/// How long a human agent may still answer on Messenger or Instagram (`MESSAGE_TAG`
+/// `HUMAN_AGENT`).
 pub const HUMAN_AGENT_MS: i64 = 7 * STANDARD_MS;
 
 /// What may be sent now.
@@ -15,7 +16,8 @@ pub const HUMAN_AGENT_MS: i64 = 7 * STANDARD_MS;
 pub enum Window {
     /// Any reply.
     Standard,
-    /// Only a person's reply, tagged `HUMAN_AGENT` (Messenger, 24 hours to 7 days).
+    /// Only a person's reply, tagged `HUMAN_AGENT` (Messenger and Instagram, 24 hours to 7
+    /// days).
     HumanAgent,
     /// Nothing (WhatsApp would need an approved template).
     Closed,
@@ -28,8 +30,14 @@ impl Window {
         let since = now_ms.saturating_sub(last_customer_ms);
         match channel {
             Channel::WebChat => Window::Standard,
+            // A comment may be answered privately (and publicly) for 7 days.
+            Channel::FacebookComments | Channel::InstagramComments if since <= HUMAN_AGENT_MS => {
+                Window::Standard
+            }
             _ if since <= STANDARD_MS => Window::Standard,
-            Channel::Messenger if since <= HUMAN_AGENT_MS => Window::HumanAgent,
+            Channel::Messenger | Channel::Instagram if since <= HUMAN_AGENT_MS => {
+                Window::HumanAgent
+            }
             _ => Window::Closed,
         }
     }
@@ -49,10 +57,10 @@ impl Window {
         match (self, human_agent_tag) {
             (Window::Standard, _) | (Window::HumanAgent, true) => None,
             (Window::HumanAgent, false) | (Window::Closed, false) => Some(
-                "outside the 24-hour window since the customer's last message: Messenger needs MESSAGE_TAG HUMAN_AGENT (a human agent, up to 7 days), WhatsApp an approved template",
+                "outside the 24-hour window since the customer's last message: Messenger and Instagram need MESSAGE_TAG HUMAN_AGENT (a human agent, up to 7 days), WhatsApp an approved template",
             ),
             (Window::Closed, true) => Some(
-                "more than 7 days since the customer's last message: Messenger allows no HUMAN_AGENT reply any more",
+                "more than 7 days since the customer's last message: Messenger and Instagram allow no HUMAN_AGENT reply any more",
             ),
         }
     }
@@ -74,6 +82,15 @@ mod tests {
             (Channel::WhatsApp, 24 * HOUR, Window::Standard),
             (Channel::WhatsApp, 25 * HOUR, Window::Closed),
             (Channel::WebChat, 30 * 24 * HOUR, Window::Standard),
+            (Channel::Instagram, 24 * HOUR, Window::Standard),
+            (Channel::Instagram, 25 * HOUR, Window::HumanAgent),
+            (Channel::Instagram, 7 * 24 * HOUR + 1, Window::Closed),
+            (Channel::FacebookComments, 6 * 24 * HOUR, Window::Standard),
+            (
+                Channel::InstagramComments,
+                7 * 24 * HOUR + 1,
+                Window::Closed,
+            ),
         ];
         let now = 1_800_000_000_000;
         for (channel, age, window) in cases {

@@ -62,6 +62,20 @@ fn an_agent_works_a_conversation_in_the_inbox_in_chromium() {
         .unwrap_or_default()
         .to_string();
 
+    // John also wrote on Messenger: the agent links that identity in the customer panel.
+    let on_messenger = app.post_signed(
+        "/webhooks/messenger",
+        &e2e::messenger_text("PSID-JOHN", "m.john.1", "How much does shipping cost?"),
+    );
+    assert_eq!(on_messenger.status, 200, "{}", on_messenger.body);
+    // A saved reply the agent inserts with "/" (its {email} filled from config/shop.toml).
+    let saved = app.post_auth(
+        "/api/desk/saved-replies",
+        &app.admin_token,
+        &json!({ "shortcut": "contact", "language": "en", "text": "You can also write to us at {email}." }),
+    );
+    assert_eq!(saved.status, 201, "{}", saved.body);
+
     let screenshot = std::env::var("INBOX_SCREENSHOT").map_or_else(
         |_| root.join("target/test-state/inbox.png"),
         std::path::PathBuf::from,
@@ -90,8 +104,8 @@ fn an_agent_works_a_conversation_in_the_inbox_in_chromium() {
         screenshot.display()
     );
 
-    // What the agent did in the browser reached John on WhatsApp: the reply, then the
-    // rating question with its options.
+    // What the agent did in the browser reached John on WhatsApp: the reply, the saved
+    // reply, then the rating question with its options.
     let to_john = |graph: &FakeGraph| {
         graph
             .requests()
@@ -100,7 +114,7 @@ fn an_agent_works_a_conversation_in_the_inbox_in_chromium() {
             .collect::<Vec<_>>()
     };
     for _ in 0..50 {
-        if to_john(&graph).len() >= 3 {
+        if to_john(&graph).len() >= 4 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -123,11 +137,30 @@ fn an_agent_works_a_conversation_in_the_inbox_in_chromium() {
         "the agent's reply: {texts:?}\n{log}"
     );
     assert!(
+        texts
+            .iter()
+            .any(|t| t == "You can also write to us at help@otthon.example."),
+        "the saved reply, inserted with /: {texts:?}\n{log}"
+    );
+    assert!(
         sent.iter()
             .any(|r| r.body["interactive"]["type"] == "list"
                 && r.body.to_string().contains("CSAT:5")),
         "the rating question with 1-5: {sent:?}"
     );
+    // The panel's notes, tags and link are the customer's data: in the GDPR export.
+    let export = app
+        .get_auth(
+            "/api/desk/customers/whatsapp/36700000003/export",
+            &app.admin_token,
+        )
+        .json();
+    assert_eq!(
+        export["customer"]["notes"], "Prefers email. Order 10234 was late.",
+        "{export}"
+    );
+    assert_eq!(export["customer"]["tags"], json!(["late-delivery", "vip"]));
+    assert_eq!(export["linked"][0]["channel"], "messenger", "{export}");
     // The label the agent saved is a training line now: off the list for the operator too.
     let learning = app.get_auth("/api/desk/learning", &app.admin_token).json();
     let listed = learning["items"].to_string();

@@ -627,6 +627,305 @@ fn after_24_hours_an_agents_messenger_reply_carries_the_human_agent_tag() {
     );
 }
 
+/// A WhatsApp message sent `ago_ms` ago from `from`, as a text or a template's button press.
+fn whatsapp_at(id: &str, from: &str, ago_ms: u64, message: Value) -> String {
+    let mut message = message;
+    message["from"] = json!(from);
+    message["id"] = json!(id);
+    message["timestamp"] = json!(((now_ms() - ago_ms) / 1000).to_string());
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{ "id": "WABA", "changes": [{ "field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "3612345678", "phone_number_id": "PNID" },
+            "contacts": [{ "profile": { "name": "Kata" }, "wa_id": from }],
+            "messages": [message]
+        }}]}]
+    })
+    .to_string()
+}
+
+fn after_24_hours_whatsapp_replies_and_the_rating_question_go_out_as_approved_templates() {
+    let graph = FakeGraph::start();
+    let app = App::start_with_graph(&graph);
+    let admin = app.admin_token.clone();
+    // A Hungarian customer asked for a person two days ago (delivered only now).
+    let asked = whatsapp_at(
+        "wamid.t1",
+        "36309990001",
+        2 * 24 * 3_600_000,
+        json!({ "type": "text", "text": { "body": "Emberrel szeretnék beszélni" } }),
+    );
+    assert_eq!(app.post_signed("/webhooks/whatsapp", &asked).status, 200);
+    let id = queued(&app, &admin, "36309990001");
+    let conv = |path: &str| format!("/api/desk/conversations/{id}{path}");
+    // The desk says before anyone writes that the window is closed and what will be sent.
+    let view = app.get_auth(&conv(""), &admin).json();
+    assert_eq!(view["window"], "closed", "{view}");
+    assert_eq!(
+        view["reply_as"],
+        json!({ "kind": "template", "template": "agent_follow_up", "language": "hu" }),
+        "{view}"
+    );
+    let sent = post(
+        &app,
+        &admin,
+        &conv("/messages"),
+        json!({ "text": "Szia Kata!\nMegnéztem, holnap érkezik." }),
+    );
+    assert_eq!(sent.status, 201, "{}", sent.body);
+    assert_eq!(sent.json()["sent_as"]["kind"], "template", "{}", sent.body);
+    let templates = |graph: &FakeGraph| -> Vec<Value> {
+        graph
+            .requests()
+            .into_iter()
+            .filter(|r| r.body["type"] == "template")
+            .map(|r| r.body)
+            .collect()
+    };
+    graph.wait_for(1);
+    let reply = templates(&graph)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no template sent: {:?}", graph.requests()));
+    assert_eq!(reply["to"], "36309990001");
+    assert_eq!(reply["template"]["name"], "agent_follow_up");
+    assert_eq!(reply["template"]["language"]["code"], "hu");
+    assert_eq!(
+        reply["template"]["components"][0]["parameters"][0]["text"],
+        "Szia Kata! Megnéztem, holnap érkezik."
+    );
+    // Resolving asks for the rating with the csat template, ratings on its buttons.
+    let resolved = post(&app, &admin, &conv("/resolve"), json!({}));
+    assert_eq!(resolved.status, 200, "{}", resolved.body);
+    assert_eq!(
+        resolved.json()["rating_sent_as"]["template"],
+        "csat_follow_up",
+        "{}",
+        resolved.body
+    );
+    let started = std::time::Instant::now();
+    while templates(&graph).len() < 2 && started.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let csat = templates(&graph)
+        .into_iter()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no rating template: {:?}", graph.requests()));
+    assert_eq!(csat["template"]["name"], "csat_follow_up");
+    assert_eq!(
+        csat["template"]["components"][4]["parameters"][0]["payload"],
+        "CSAT:5"
+    );
+    // The customer taps "5" on the template: the rating is recorded.
+    let tapped = whatsapp_at(
+        "wamid.t2",
+        "36309990001",
+        0,
+        json!({ "type": "button", "button": { "payload": "CSAT:5", "text": "5" } }),
+    );
+    assert_eq!(app.post_signed("/webhooks/whatsapp", &tapped).status, 200);
+    let stats = app.get_auth("/api/desk/stats", &admin).json();
+    assert_eq!(stats["overall"]["csat"]["count"], 1, "{stats}");
+    assert_eq!(stats["overall"]["csat"]["average"], 5.0, "{stats}");
+}
+
+fn saved_replies_are_kept_by_the_operator_and_filled_for_agents() {
+    let app = App::start();
+    let admin = app.admin_token.clone();
+    let (_, agent) = new_agent(&app, "Anna");
+    let body = |shortcut: &str, language: &str, text: &str| json!({ "shortcut": shortcut, "language": language, "text": text });
+    // Only the operator keeps them.
+    let refused = post(
+        &app,
+        &agent,
+        "/api/desk/saved-replies",
+        body("contact", "en", "x"),
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let mut ids = Vec::new();
+    for (lang, text) in [
+        ("en", "Write to {shop_name} at {email}."),
+        ("hu", "Írj nekünk a {email} címre."),
+        ("pl", "Napisz do nas: {email}."),
+    ] {
+        let created = post(
+            &app,
+            &admin,
+            "/api/desk/saved-replies",
+            body("contact", lang, text),
+        );
+        assert_eq!(created.status, 201, "{}", created.body);
+        ids.push(
+            created.json()["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    // Every agent lists them, filled from config/shop.toml.
+    let listed = app.get_auth("/api/desk/saved-replies", &agent).json();
+    let items = listed["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 3, "{listed}");
+    let english = items
+        .iter()
+        .find(|i| i["language"] == "en")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(
+        english["rendered"],
+        "Write to Otthon & Co. at help@otthon.example."
+    );
+    assert_eq!(english["text"], "Write to {shop_name} at {email}.");
+    let hungarian = items.iter().find(|i| i["language"] == "hu").cloned();
+    assert_eq!(
+        hungarian.map(|h| h["rendered"].clone()),
+        Some(json!("Írj nekünk a help@otthon.example címre."))
+    );
+    // Bad input says why; nothing is stored.
+    for (what, status, bad) in [
+        ("duplicate", 409, body("contact", "en", "again")),
+        (
+            "unknown fact",
+            400,
+            body("coupon", "en", "Use {coupon_code}!"),
+        ),
+        (
+            "run-time placeholder",
+            400,
+            body("wait", "en", "About {wait}."),
+        ),
+        ("language", 400, body("contact", "de", "Hallo")),
+        ("shortcut", 400, body("Contact Us", "en", "x")),
+    ] {
+        let reply = post(&app, &admin, "/api/desk/saved-replies", bad);
+        assert_eq!(reply.status, status, "{what}: {}", reply.body);
+        assert!(reply.json()["error"].is_string(), "{what}: {}", reply.body);
+    }
+    // Changed, deleted; unknown ids are 404.
+    let changed = app.put_auth(
+        &format!("/api/desk/saved-replies/{}", ids[0]),
+        &admin,
+        &body("contact", "en", "Mail us: {email}"),
+    );
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    assert_eq!(changed.json()["rendered"], "Mail us: help@otthon.example");
+    let missing = app.put_auth(
+        "/api/desk/saved-replies/999999",
+        &admin,
+        &body("x", "en", "y"),
+    );
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    let url = app.url(&format!("/api/desk/saved-replies/{}", ids[2]));
+    assert_eq!(e2e::delete(&url, &agent).status, 403);
+    assert_eq!(e2e::delete(&url, &admin).status, 200);
+    assert_eq!(e2e::delete(&url, &admin).status, 404);
+    let listed = app.get_auth("/api/desk/saved-replies", &agent).json();
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+}
+
+fn the_customer_panel_links_a_customer_across_channels_and_erasure_covers_every_link() {
+    let graph = FakeGraph::start();
+    let app = App::start_with_graph(&graph);
+    let admin = app.admin_token.clone();
+    let (_, agent) = new_agent(&app, "Anna");
+    // Kata asks for a person on WhatsApp; the same Kata asked the bot on Messenger.
+    let on_whatsapp = e2e::whatsapp_text(
+        "wamid.k1",
+        "36305550001",
+        "Kata",
+        "Emberrel szeretnék beszélni",
+    );
+    assert_eq!(
+        app.post_signed("/webhooks/whatsapp", &on_whatsapp).status,
+        200
+    );
+    say(&app, "PSID-KATA", "m.k1", "Mennyi a szállítási díj?");
+    let id = queued(&app, &agent, "36305550001");
+    let panel_path = format!("/api/desk/conversations/{id}/customer");
+    let panel = app.get_auth(&panel_path, &agent).json();
+    assert_eq!(panel["language"], "hu", "{panel}");
+    assert_eq!(
+        panel["conversations"].as_array().map(Vec::len),
+        Some(1),
+        "{panel}"
+    );
+    assert_eq!(
+        panel["conversations"][0]["outcome"], "with_agent",
+        "{panel}"
+    );
+    // Linking: unknown ids 404, the conversation's own identity 400, a bad channel 400.
+    let links = format!("{panel_path}/links");
+    for (body, status) in [
+        (
+            json!({ "channel": "messenger", "customer_id": "PSID-NOBODY" }),
+            404,
+        ),
+        (
+            json!({ "channel": "whatsapp", "customer_id": "36305550001" }),
+            400,
+        ),
+        (json!({ "channel": "telegram", "customer_id": "1" }), 400),
+    ] {
+        let reply = post(&app, &agent, &links, body.clone());
+        assert_eq!(reply.status, status, "{body}: {}", reply.body);
+        assert!(reply.json()["error"].is_string());
+    }
+    let kata = json!({ "channel": "messenger", "customer_id": "PSID-KATA" });
+    let linked = post(&app, &agent, &links, kata.clone());
+    assert_eq!(linked.status, 200, "{}", linked.body);
+    let panel = linked.json();
+    let outcomes: Vec<&str> = panel["conversations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["outcome"].as_str())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["with_agent", "bot"],
+        "this conversation first: {panel}"
+    );
+    assert_eq!(panel["identities"].as_array().map(Vec::len), Some(2));
+    // Notes and tags.
+    let noted = app.put_auth(
+        &panel_path,
+        &agent,
+        &json!({ "notes": "Kata prefers Messenger.", "tags": ["VIP"] }),
+    );
+    assert_eq!(noted.status, 200, "{}", noted.body);
+    assert_eq!(noted.json()["tags"], json!(["vip"]));
+    let bad = app.put_auth(&panel_path, &agent, &json!({ "tags": "vip" }));
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    // Unlink, and again: 404; then linked back.
+    let unlink = app.url(&format!("{links}/messenger/PSID-KATA"));
+    let alone = e2e::delete(&unlink, &agent);
+    assert_eq!(alone.status, 200, "{}", alone.body);
+    assert_eq!(
+        alone.json()["conversations"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(e2e::delete(&unlink, &agent).status, 404);
+    assert_eq!(post(&app, &agent, &links, kata).status, 200);
+    // The GDPR export holds the notes, tags and the linked identity's data.
+    let export = app
+        .get_auth("/api/desk/customers/whatsapp/36305550001/export", &admin)
+        .json();
+    assert_eq!(
+        export["customer"]["notes"], "Kata prefers Messenger.",
+        "{export}"
+    );
+    assert_eq!(export["linked"][0]["customer_id"], "PSID-KATA", "{export}");
+    // Erasing Kata erases her on both channels.
+    let erased = e2e::delete(&app.url("/api/desk/customers/whatsapp/36305550001"), &admin);
+    assert_eq!(erased.status, 200, "{}", erased.body);
+    let gone = app.get_auth("/api/desk/customers/messenger/PSID-KATA/export", &admin);
+    assert_eq!(gone.status, 404, "{}", gone.body);
+}
+
 /// The trainer binary `cargo test --release` built next to the suite.
 fn trainer_binary() -> std::path::PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -776,6 +1075,9 @@ e2e::tests! {
         stats_on_a_scripted_scenario,
         a_new_handoff_is_posted_to_the_notify_url_and_retried,
         after_24_hours_an_agents_messenger_reply_carries_the_human_agent_tag,
+        after_24_hours_whatsapp_replies_and_the_rating_question_go_out_as_approved_templates,
+        saved_replies_are_kept_by_the_operator_and_filled_for_agents,
+        the_customer_panel_links_a_customer_across_channels_and_erasure_covers_every_link,
         agents_label_what_the_bot_was_unsure_about_and_the_trainer_exports_it,
     ],
 }

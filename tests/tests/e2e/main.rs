@@ -4,7 +4,9 @@
 
 mod bot;
 mod browser;
+mod comments;
 mod desk;
+mod instagram;
 mod operations;
 mod webchat;
 mod webhooks;
@@ -14,6 +16,8 @@ fn main() -> std::process::ExitCode {
         webhooks::TESTS,
         webchat::TESTS,
         bot::TESTS,
+        instagram::TESTS,
+        comments::TESTS,
         desk::TESTS,
         operations::TESTS,
         browser::TESTS,

@@ -1,8 +1,12 @@
-//! The webhook basics on both channels: the subscription handshake and signed POSTs.
+//! The webhook basics on every Meta channel: the subscription handshake and signed POSTs.
 
 use e2e::{App, get, post};
 
-const CHANNELS: [&str; 2] = ["/webhooks/messenger", "/webhooks/whatsapp"];
+const CHANNELS: [&str; 3] = [
+    "/webhooks/messenger",
+    "/webhooks/whatsapp",
+    "/webhooks/instagram",
+];
 
 fn handshake_echoes_the_challenge_only_for_the_right_token() {
     let app = App::start();
@@ -37,6 +41,7 @@ fn posts_need_a_valid_signature() {
     let bodies = [
         r#"{"object":"page","entry":[{"id":"1","time":1,"messaging":[{"sender":{"id":"7"},"recipient":{"id":"1"},"timestamp":1,"message":{"mid":"m.1","text":"hello"}}]}]}"#,
         r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"555"},"messages":[{"from":"36301234567","id":"wamid.1","timestamp":"1","type":"text","text":{"body":"hello"}}]}}]}]}"#,
+        r#"{"object":"instagram","entry":[{"id":"IG1","time":1,"messaging":[{"sender":{"id":"IGSID7"},"recipient":{"id":"IG1"},"timestamp":1,"message":{"mid":"ig.1","text":"hello"}}]}]}"#,
     ];
     for (path, body) in CHANNELS.iter().zip(bodies) {
         let good = app.post_signed(path, body);
@@ -216,9 +221,10 @@ fn hostile_bodies_are_400_never_a_trap() {
         let signature = webhook::SignatureChecker::new(app.app_secret.as_bytes()).sign(body);
         let signed = [("x-hub-signature-256", signature.as_str())];
         let authorized = [("authorization", admin.as_str())];
-        let routes: [(&str, &[(&str, &str)]); 9] = [
+        let routes: [(&str, &[(&str, &str)]); 10] = [
             ("/webhooks/messenger", &signed),
             ("/webhooks/whatsapp", &signed),
+            ("/webhooks/instagram", &signed),
             ("/api/chat", &[]),
             ("/api/desk/agents", &authorized),
             ("/api/desk/crisis", &authorized),
