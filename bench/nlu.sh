@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 scripts/setup
 data=../shared/data/banking77
 python3 -c "import sklearn" 2>/dev/null || python3 -m pip install --quiet scikit-learn
-cargo build --release -p trainer -p host
+# The workspace's default members at once (trainer and host among them): selecting packages
+# would resolve features differently and compile wasmtime and tract a second time.
+cargo build --release
 target/release/host build -f spin.toml >/dev/null
 
 if [ -f "$data/train.jsonl" ]; then

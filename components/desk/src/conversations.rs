@@ -63,7 +63,9 @@ pub fn annotate_customer(db: &SpinDb, id: &str, caller: &Caller, body: &[u8]) ->
 pub fn link_customer(db: &SpinDb, id: &str, caller: &Caller, body: &[u8]) -> Answer {
     let id = conversation_id(id)?;
     let other = requests::identity(body).map_err(bad_request)?;
-    let panel = customers::link(db, id, &caller.actor, &other, bot::now_ms()).map_err(refused)?;
+    let subject = crate::operations::subject(other.channel, &other.customer_id)?;
+    let panel =
+        customers::link(db, id, &caller.actor, &other, &subject, bot::now_ms()).map_err(refused)?;
     Ok(json(200, &views::panel(&panel)))
 }
 
@@ -83,7 +85,9 @@ pub fn unlink_customer(
         channel,
         customer_id: customer.to_string(),
     };
-    let panel = customers::unlink(db, id, &caller.actor, &other).map_err(refused)?;
+    let subject = crate::operations::subject(other.channel, &other.customer_id)?;
+    let panel = customers::unlink(db, id, &caller.actor, &other, &subject, bot::now_ms())
+        .map_err(refused)?;
     Ok(json(200, &views::panel(&panel)))
 }
 

@@ -69,7 +69,7 @@ function renderItems(container, items) {
     if (it.agent) tags.appendChild(el("span", "badge", "agent " + it.agent));
     row.appendChild(tags);
     row.appendChild(el("div", "last", it.last_message || ""));
-    if (it.permalink) {
+    if (it.permalink && it.permalink.startsWith("https://")) {
       const link = el("a", "permalink", "see the post");
       link.href = it.permalink; link.target = "_blank"; link.rel = "noopener noreferrer";
       link.onclick = (e) => e.stopPropagation();

@@ -77,7 +77,7 @@ pub fn export(db: &SpinDb, caller: &Caller, channel_name: &str, customer: &str) 
 }
 
 /// How the audit log names a customer: a hash keyed with `id_hash_key`.
-fn subject(channel: Channel, customer: &str) -> Result<String, Response> {
+pub fn subject(channel: Channel, customer: &str) -> Result<String, Response> {
     let key = bot::settings()?.conversation.id_hash_key;
     Ok(agents::subject_hash(
         key.as_bytes(),

@@ -107,18 +107,20 @@ pub fn annotate(
 }
 
 /// Links `other` (a customer known on another channel, or the same) to conversation `id`'s
-/// customer.
+/// customer. A link joins two people's data for exports and erasures, so it is written to
+/// the audit log (`subject`: the keyed hash naming `other`).
 ///
 /// # Errors
 ///
-/// [`Refusal::NotFound`] (the conversation, or no conversation of `other`),
-/// [`Refusal::Invalid`] (the conversation's own identity), [`Refusal::NotYours`], or a
-/// database error.
+/// [`Refusal::NotFound`] (the conversation, or no conversation of `other`; an erased
+/// customer is none), [`Refusal::Invalid`] (the conversation's own identity),
+/// [`Refusal::NotYours`], or a database error.
 pub fn link(
     db: &impl Database,
     id: i64,
     actor: &Actor,
     other: &Identity,
+    subject: &str,
     now_ms: i64,
 ) -> Result<Panel, Error> {
     let conversation = readable(db, id, actor)?;
@@ -126,19 +128,25 @@ pub fn link(
     if *other == identity {
         return Err(Refusal::Invalid("a customer is always linked to themselves".into()).into());
     }
-    if !customers::known(db, other)? {
+    if other.customer_id.starts_with(ERASED) || !customers::known(db, other)? {
         return Err(Refusal::NotFound(format!(
             "customer {} on {}",
             other.customer_id, other.channel
         ))
         .into());
     }
-    store::transaction(db, || customers::link(db, &identity, other, now_ms))?;
+    store::transaction(db, || {
+        customers::link(db, &identity, other, now_ms)?;
+        store::privacy::audit(db, &actor.key, "link", Some(subject), now_ms)
+    })?;
     panel(db, id, actor)
 }
 
+/// How an erased customer's id starts (`erased:<conversation id>`).
+const ERASED: &str = "erased:";
+
 /// Takes `other` out of conversation `id`'s customer (it may be the conversation's own
-/// identity: it then stands alone, and the others keep the notes).
+/// identity: it then stands alone, and the others keep the notes); audited like [`link`].
 ///
 /// # Errors
 ///
@@ -149,6 +157,8 @@ pub fn unlink(
     id: i64,
     actor: &Actor,
     other: &Identity,
+    subject: &str,
+    now_ms: i64,
 ) -> Result<Panel, Error> {
     let conversation = readable(db, id, actor)?;
     let customer = customers::customer(db, &identity_of(&conversation))?;
@@ -159,7 +169,10 @@ pub fn unlink(
         ))
         .into());
     }
-    store::transaction(db, || customers::unlink(db, other))?;
+    store::transaction(db, || {
+        customers::unlink(db, other)?;
+        store::privacy::audit(db, &actor.key, "unlink", Some(subject), now_ms)
+    })?;
     panel(db, id, actor)
 }
 

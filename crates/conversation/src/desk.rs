@@ -232,6 +232,9 @@ pub fn outgoing(
     Ok(message_outgoing(shop, conversation, purpose, now_ms))
 }
 
+/// Why a comment gets no second private reply.
+const ONE_PRIVATE_REPLY: &str = "the customer's latest comment had its private reply already (Meta allows one per comment); their answer arrives as a direct message";
+
 /// [`outgoing`] on a comment channel: a private reply to the latest comment, if it may
 /// still have one.
 fn comment_outgoing(
@@ -247,9 +250,7 @@ fn comment_outgoing(
     }
     Ok(match store::comments::latest(db, conversation.id)? {
         None => Outgoing::Nothing("no comment to answer in this conversation".into()),
-        Some(c) if c.private_reply_ms.is_some() => Outgoing::Nothing(
-            "the customer's latest comment had its private reply already (Meta allows one per comment); their answer arrives as a direct message".into(),
-        ),
+        Some(c) if c.private_reply_ms.is_some() => Outgoing::Nothing(ONE_PRIVATE_REPLY.into()),
         Some(c) if now_ms - c.created_ms > vocab::window::HUMAN_AGENT_MS => Outgoing::Nothing(
             "the customer's latest comment is more than 7 days old: Meta allows no private reply any more".into(),
         ),
@@ -412,11 +413,14 @@ pub fn reply(
             text: text.to_string(),
             buttons: Vec::new(),
         };
+        // One private reply per comment, also when two agents send at once.
+        if let Outgoing::PrivateReply { comment_id } = &how
+            && !store::comments::mark_private_reply(db, comment_id, now_ms)?
+        {
+            return Ok(Err(Refusal::WindowClosed(ONE_PRIVATE_REPLY.into())));
+        }
         let rows = outgoing_rows(shop, &conversation, &reply, &how, lang);
         store::enqueue_all(db, id, &rows, now_ms, 0, conversation.last_customer_ms)?;
-        if let Outgoing::PrivateReply { comment_id } = &how {
-            store::comments::mark_private_reply(db, comment_id, now_ms)?;
-        }
         Ok(Ok(message_id))
     })?;
     Ok(AgentReply {
@@ -508,8 +512,9 @@ pub fn resolve(
             Some(None) if !actor.admin => return Ok(Err(Refusal::ClaimFirst)),
             _ => {}
         }
-        store::desk::resolve(db, id, note, now_ms)?;
-        if !matches!(how, Outgoing::Nothing(_)) {
+        let ask = !matches!(how, Outgoing::Nothing(_));
+        store::desk::resolve(db, id, note, ask, now_ms)?;
+        if ask {
             store::add_message(db, id, &bot_message(&prompt.text, lang), now_ms)?;
             let rows = outgoing_rows(shop, &conversation, &prompt, &how, lang);
             store::enqueue_all(db, id, &rows, now_ms, 0, conversation.last_customer_ms)?;
@@ -571,6 +576,11 @@ pub fn save_reply(
         .map_err(|e| Refusal::Invalid(e.to_string()))?;
     let stored = in_transaction(db, || {
         let (shortcut, language) = (reply.shortcut.as_str(), reply.language);
+        if let Some(id) = id
+            && !store::saved_replies::list(db)?.iter().any(|r| r.id == id)
+        {
+            return Ok(Err(Refusal::NotFound(format!("saved reply {id}"))));
+        }
         if store::saved_replies::taken(db, shortcut, language, id)?.is_some() {
             return Ok(Err(Refusal::Duplicate(format!(
                 "a saved reply /{shortcut} in {language}"

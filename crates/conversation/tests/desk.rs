@@ -353,6 +353,10 @@ fn after_the_window_whatsapp_sends_approved_templates_and_nothing_fails_silently
         "{not_asked:?}"
     );
     assert_eq!(queued_bodies(&db, Channel::WhatsApp, "36302").len(), 0);
+    // Only a customer who was asked has a bare "5" taken as a rating.
+    let asked_state = store::conversation_by_id(&db, id).unwrap().unwrap();
+    let unasked_state = store::conversation_by_id(&db, other).unwrap().unwrap();
+    assert!(asked_state.awaiting_rating && !unasked_state.awaiting_rating);
 
     // Messenger and Instagram: the HUMAN_AGENT tag up to 7 days, then refused.
     for (channel, customer) in [

@@ -175,7 +175,7 @@ fn run(case: &Case, shop: &replies::Shop) {
                 store::desk::claim(&db, conversation_id(&db), "1", now).unwrap();
             }
             Before::Resolved => {
-                store::desk::resolve(&db, conversation_id(&db), None, now).unwrap();
+                store::desk::resolve(&db, conversation_id(&db), None, true, now).unwrap();
             }
             Before::Crisis(mode, message) => {
                 store::turn::context_migrated(&db, Channel::Messenger, "-", None, now).unwrap();

@@ -289,7 +289,8 @@ fn an_erasure_leaves_nothing_that_names_the_customer_in_any_table() {
         channel: Channel::WhatsApp,
         customer_id: "36301234567".into(),
     };
-    conversation::customers::link(&db, ada, &admin, &whatsapp_ada, NOW).unwrap();
+    conversation::customers::link(&db, ada, &admin, &whatsapp_ada, "whatsapp:subject", NOW)
+        .unwrap();
     let panel = conversation::customers::annotate(
         &db,
         ada,

@@ -55,10 +55,6 @@ struct Post {
 
 #[derive(Deserialize)]
 struct FeedValue {
-    #[serde(default)]
-    item: String,
-    #[serde(default)]
-    verb: String,
     from: Option<From>,
     #[serde(default)]
     comment_id: String,
@@ -125,12 +121,15 @@ pub(crate) fn comments_of(
                 }
             }
             (Channel::Messenger, "feed") => {
-                let v: FeedValue = serde_json::from_value(value)
-                    .map_err(|e| ParseError::new(format!("malformed feed change: {e}")))?;
-                // Posts, reactions, edits, deletions, hidden comments: nothing to answer.
-                if v.item != "comment" || v.verb != "add" {
+                // Posts, reactions, shares, edits, deletions, hidden comments: nothing to
+                // answer, whatever else they hold.
+                let is =
+                    |key: &str, want: &str| value.get(key).and_then(|v| v.as_str()) == Some(want);
+                if !is("item", "comment") || !is("verb", "add") {
                     continue;
                 }
+                let v: FeedValue = serde_json::from_value(value)
+                    .map_err(|e| ParseError::new(format!("malformed feed comment: {e}")))?;
                 let from = v.from.unwrap_or(From {
                     id: String::new(),
                     name: None,
@@ -216,6 +215,8 @@ mod tests {
             added.replace(r#""item":"comment""#, r#""item":"reaction""#),
             added.replace(r#""How much is shipping?""#, r#""  ""#),
             added.replace(r#""field":"feed""#, r#""field":"mention""#),
+            // A post of another shape under `feed`.
+            feed(r#"{"item":"status","verb":"add","post_id":7,"message":{"x":1}}"#),
         ] {
             let webhook = parse_page_webhook(skipped.as_bytes()).unwrap();
             assert!(webhook.comments.is_empty(), "{skipped}");

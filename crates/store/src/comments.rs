@@ -150,7 +150,8 @@ pub fn latest(db: &impl Database, conversation_id: i64) -> Result<Option<LatestC
     .transpose()
 }
 
-/// Marks a comment as answered privately (an agent's private reply).
+/// Marks a comment as answered privately (an agent's private reply); `false` when it had its
+/// private reply already (Meta allows one per comment).
 ///
 /// # Errors
 ///
@@ -159,12 +160,13 @@ pub fn mark_private_reply(
     db: &impl Database,
     comment_id: &str,
     now_ms: i64,
-) -> Result<(), DbError> {
-    db.execute(
-        "UPDATE comments SET private_reply_ms = ? WHERE comment_id = ?",
+) -> Result<bool, DbError> {
+    let rows = db.execute(
+        "UPDATE comments SET private_reply_ms = ? WHERE comment_id = ? AND private_reply_ms IS NULL
+         RETURNING 1",
         &[now_ms.into(), comment_id.into()],
     )?;
-    Ok(())
+    Ok(!rows.is_empty())
 }
 
 /// Comments handled in a period.

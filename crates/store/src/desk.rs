@@ -346,6 +346,7 @@ pub fn resolve(
     db: &impl Database,
     conversation_id: i64,
     note: Option<&str>,
+    ask_rating: bool,
     now_ms: i64,
 ) -> Result<bool, DbError> {
     let rows = db.execute(
@@ -355,9 +356,10 @@ pub fn resolve(
     if rows.is_empty() {
         return Ok(false);
     }
+    // Only a customer who was asked has their next bare "1".."5" taken as a rating.
     db.execute(
-        "UPDATE conversations SET status = 'bot', misses = 0, out_of_scope_streak = 0, awaiting_rating = 1 WHERE id = ?",
-        &[conversation_id.into()],
+        "UPDATE conversations SET status = 'bot', misses = 0, out_of_scope_streak = 0, awaiting_rating = ? WHERE id = ?",
+        &[i64::from(ask_rating).into(), conversation_id.into()],
     )?;
     Ok(true)
 }

@@ -503,9 +503,9 @@ fn the_desk_lifecycle_transfer_resolve_rate_and_kpi_facts() {
         Status::Queued
     );
     assert_eq!(desk::claim(&db, id, &key, 10_000).unwrap(), Claim::Claimed);
-    assert!(desk::resolve(&db, id, Some("sent a new parcel"), 60_000).unwrap());
+    assert!(desk::resolve(&db, id, Some("sent a new parcel"), true, 60_000).unwrap());
     assert!(
-        !desk::resolve(&db, id, None, 61_000).unwrap(),
+        !desk::resolve(&db, id, None, true, 61_000).unwrap(),
         "nothing open any more"
     );
     let conversation = store::conversation_by_id(&db, id).unwrap().unwrap();
