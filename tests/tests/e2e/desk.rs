@@ -728,6 +728,45 @@ fn after_24_hours_whatsapp_replies_and_the_rating_question_go_out_as_approved_te
     let stats = app.get_auth("/api/desk/stats", &admin).json();
     assert_eq!(stats["overall"]["csat"]["count"], 1, "{stats}");
     assert_eq!(stats["overall"]["csat"]["average"], 5.0, "{stats}");
+    // English and Polish customers get the template in their language.
+    for (i, (lang, text)) in [
+        ("en", "I want to talk to a human"),
+        ("pl", "Chcę rozmawiać z konsultantem"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let number = format!("3630999001{i}");
+        let asked = whatsapp_at(
+            &format!("wamid.t{lang}"),
+            &number,
+            2 * 24 * 3_600_000,
+            json!({ "type": "text", "text": { "body": text } }),
+        );
+        assert_eq!(app.post_signed("/webhooks/whatsapp", &asked).status, 200);
+        let id = queued(&app, &admin, &number);
+        let path = format!("/api/desk/conversations/{id}");
+        let view = app.get_auth(&path, &admin).json();
+        assert_eq!(view["reply_as"]["language"], lang, "{view}");
+        let sent = post(
+            &app,
+            &admin,
+            &format!("{path}/messages"),
+            json!({ "text": "Hello!" }),
+        );
+        assert_eq!(sent.status, 201, "{}", sent.body);
+        let started = std::time::Instant::now();
+        let sent_to = |graph: &FakeGraph| {
+            templates(graph)
+                .into_iter()
+                .find(|t| t["to"] == number.as_str())
+        };
+        while sent_to(&graph).is_none() && started.elapsed().as_secs() < 10 {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let template = sent_to(&graph).unwrap_or_else(|| panic!("no template to {number}"));
+        assert_eq!(template["template"]["language"]["code"], lang, "{template}");
+    }
 }
 
 fn saved_replies_are_kept_by_the_operator_and_filled_for_agents() {
