@@ -177,6 +177,15 @@ pub fn messenger_message(
     .to_string()
 }
 
+/// The shop's FAQ and config as the components embed them (`models/faq/shop.toml`,
+/// `config/shop.toml`), for the texts tests expect.
+pub fn shop() -> replies::Shop {
+    let root = workspace_root();
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap_or_default();
+    replies::Shop::load(&read("models/faq/shop.toml"), &read("config/shop.toml"))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// A Messenger webhook body with one text message sent now.
 pub fn messenger_text(psid: &str, mid: &str, text: &str) -> String {
     messenger_message(psid, mid, serde_json::json!({ "text": text }), now_ms())

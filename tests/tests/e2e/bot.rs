@@ -139,7 +139,7 @@ fn an_angry_customer_is_handed_off_with_an_estimated_wait_and_the_bot_goes_silen
     let text = ack.body["message"]["text"].as_str().unwrap_or_default();
     // Which acknowledgement depends on the clock: in business hours (config/shop.toml) the
     // estimated wait, outside them when agents are back.
-    let hours = shop().hours;
+    let hours = e2e::shop().hours;
     if hours.is_open(sent_at) && hours.is_open(now_ms() as i64) {
         assert!(
             text.contains("5"),
@@ -277,17 +277,10 @@ fn concurrent_redeliveries_are_answered_once() {
 }
 
 /// The shipped FAQ filled from the shipped shop config: what the bot must say.
-fn shop() -> replies::Shop {
-    let root = e2e::workspace_root();
-    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap_or_default();
-    replies::Shop::load(&read("models/faq/shop.toml"), &read("config/shop.toml"))
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn an_faq_answer_in_each_language_via_each_channel() {
     let graph = FakeGraph::start();
     let app = App::start_with_graph(&graph);
-    let shop = shop();
+    let shop = e2e::shop();
     let questions = [
         ("en", "How much does shipping cost?"),
         ("hu", "Mennyi a szállítási díj?"),
@@ -346,7 +339,7 @@ fn an_faq_answer_in_each_language_via_each_channel() {
 fn two_unclear_messages_in_a_row_clarify_then_hand_off() {
     let graph = FakeGraph::start();
     let app = App::start_with_graph(&graph);
-    let shop = shop();
+    let shop = e2e::shop();
     let first = messenger_event("m.70", "PSID-7", UNCLEAR[0], now_ms());
     assert_eq!(app.post_signed("/webhooks/messenger", &first).status, 200);
     let clarify = graph.wait_for(1)[0].clone();

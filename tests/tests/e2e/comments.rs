@@ -37,13 +37,6 @@ fn instagram_comment(comment_id: &str, media: &str, from: &str, text: &str) -> S
     .to_string()
 }
 
-fn shop() -> replies::Shop {
-    let root = e2e::workspace_root();
-    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap_or_default();
-    replies::Shop::load(&read("models/faq/shop.toml"), &read("config/shop.toml"))
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// The private replies (Messenger Platform `recipient.comment_id`) among `requests`.
 fn private_replies(requests: &[GraphRequest]) -> Vec<&GraphRequest> {
     requests
@@ -69,7 +62,7 @@ fn settle(graph: &FakeGraph, n: usize) -> Vec<GraphRequest> {
 fn faq_comments_get_a_private_answer_and_one_public_reply_per_post_and_day() {
     let graph = FakeGraph::start();
     let app = App::start_with_graph(&graph);
-    let shop = shop();
+    let shop = e2e::shop();
     let questions = [
         ("en", "How much does shipping cost?"),
         ("hu", "Mennyi a szállítási díj?"),

@@ -28,13 +28,6 @@ fn say(app: &App, igsid: &str, mid: &str, text: &str) {
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
-fn shop() -> replies::Shop {
-    let root = e2e::workspace_root();
-    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap_or_default();
-    replies::Shop::load(&read("models/faq/shop.toml"), &read("config/shop.toml"))
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
 /// Every request went to the Messenger Platform's send route with the Instagram token.
 fn assert_sent_as_instagram(requests: &[e2e::GraphRequest]) {
     for r in requests {
@@ -46,7 +39,7 @@ fn assert_sent_as_instagram(requests: &[e2e::GraphRequest]) {
 fn an_instagram_question_in_each_language_is_answered_once() {
     let graph = FakeGraph::start();
     let app = App::start_with_graph(&graph);
-    let shop = shop();
+    let shop = e2e::shop();
     let questions = [
         ("en", "How much does shipping cost?"),
         ("hu", "Mennyi a szállítási díj?"),
@@ -96,7 +89,7 @@ fn an_instagram_question_in_each_language_is_answered_once() {
 fn an_instagram_customer_clarifies_with_quick_replies_is_handed_off_and_an_agent_replies() {
     let graph = FakeGraph::start();
     let app = App::start_with_graph(&graph);
-    let shop = shop();
+    let shop = e2e::shop();
     // Unsure: the bot asks, offering quick replies (Instagram supports text quick replies).
     say(&app, "IGSID-Q", "ig.q1", "I have a question about my stuff");
     let clarify = graph.wait_for(1)[0].clone();
